@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11, no GPU):
+#   make sweep   -> .venv, install, default SNR sweep -> results/*.csv + results/*.png
+#   make test    -> .venv, install, test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.tokcom-installed
+SWEEP_ARGS ?=
+TEST_ARGS  ?=
+
+.PHONY: install sweep test bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
+	$(PY) -m pip install --quiet -e '.[tf,test]'
+	touch $(STAMP)
+
+sweep: $(STAMP)
+	$(PY) -m simulations.snr_sweep --out results/default_sweep.csv $(SWEEP_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(TEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m simulations.bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info
