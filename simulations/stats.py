@@ -1,0 +1,79 @@
+"""95% confidence intervals for Monte-Carlo error counts.
+
+- :func:`wilson_interval` for per-example proportions (accuracy, BLER): the
+  Wilson score interval, well behaved at 0 and n errors.
+- :func:`clopper_pearson_interval` for BER: the exact (conservative) binomial
+  interval. Bit errors inside one codeword are not independent, so any
+  binomial interval on bits is optimistic for coded links; the README says so.
+- :func:`normal_interval`: the textbook Wald interval, for comparison.
+"""
+from __future__ import annotations
+
+import math
+
+from scipy.stats import beta, norm
+
+__all__ = ["wilson_interval", "clopper_pearson_interval", "normal_interval", "z_value",
+           "interval", "half_width"]
+
+
+def z_value(confidence: float = 0.95) -> float:
+    """Two-sided standard-normal quantile (1.96 for 95%)."""
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def _check(k: float, n: float) -> None:
+    if n < 0 or k < 0 or k > n:
+        raise ValueError(f"need 0 <= errors <= trials, got errors={k}, trials={n}")
+
+
+def wilson_interval(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion ``k/n``; ``(0, 1)`` when ``n = 0``."""
+    _check(k, n)
+    if n == 0:
+        return 0.0, 1.0
+    z = z_value(confidence)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def clopper_pearson_interval(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial (Clopper-Pearson) interval for ``k`` errors in ``n`` trials."""
+    _check(k, n)
+    if n == 0:
+        return 0.0, 1.0
+    a = 1 - confidence
+    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    return lo, hi
+
+
+def normal_interval(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wald (normal-approximation) interval, clipped to [0, 1]."""
+    _check(k, n)
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    h = z_value(confidence) * math.sqrt(p * (1 - p) / n)
+    return max(0.0, p - h), min(1.0, p + h)
+
+
+_METHODS = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval,
+            "normal": normal_interval}
+
+
+def interval(k: float, n: float, method: str = "wilson",
+             confidence: float = 0.95) -> tuple[float, float]:
+    """Interval of an error *rate* ``k/n`` by ``method`` (wilson, clopper-pearson, normal)."""
+    if method not in _METHODS:
+        raise ValueError(f"unknown interval method {method!r}; valid: {', '.join(_METHODS)}")
+    return _METHODS[method](k, n, confidence)
+
+
+def half_width(k: float, n: float, method: str = "wilson", confidence: float = 0.95) -> float:
+    """Half the width of the interval: the stopping rule's precision measure."""
+    lo, hi = interval(k, n, method, confidence)
+    return (hi - lo) / 2
