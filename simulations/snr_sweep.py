@@ -187,6 +187,10 @@ def run(ns: argparse.Namespace, argv: list[str]) -> int:
     from simulations.engine import StopRule, config_dict, run_sweep
     from simulations.results import ResultStore
 
+    if ns.system not in systems.REGISTRY:
+        raise ValueError(f"unknown system {ns.system!r}; valid systems: {', '.join(systems.names())}")
+    if ns.channel not in channels.REGISTRY:
+        raise ValueError(f"unknown channel {ns.channel!r}; valid channels: {', '.join(channels.names())}")
     snrs = parse_snr(ns.snr)
     stop = StopRule(min_samples=ns.min_samples, max_samples=ns.max_samples,
                     target_errors=ns.target_errors, target_ci=ns.target_ci)

@@ -1,0 +1,92 @@
+"""Learned channel encoder/decoder for token states (design eqs. 13 and 15).
+
+The encoder maps every token state z (D reals) to ``symbols_per_token``
+complex channel symbols; the symbols of one example are normalised to unit
+average power (the transmitter's power constraint of :mod:`channels.snr`).
+``symbols_per_token`` is the bandwidth knob: channel uses per sample =
+tokens x symbols_per_token (plus the channel's pilots).
+
+The decoder sees the equalised symbols and their effective noise variance
+per symbol (both from :func:`channels.equalize` on the receiver's CSI) and
+maps them back to D-dimensional token states. ``IdentityCoding`` sends the
+state's 2k reals as k complex symbols unchanged (no power normalisation): a
+reference for parity tests over the error-free channel only.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from channels.snr import complex_to_real, normalize_power, real_to_complex
+
+__all__ = ["ChannelEncoder", "ChannelDecoder", "IdentityEncoder", "IdentityDecoder"]
+
+
+class ChannelEncoder(nn.Module):
+    """Token states (B, P, D) -> complex symbols (B, P * symbols_per_token), unit power.
+
+    Example:
+        >>> enc = ChannelEncoder(dim=32, symbols_per_token=4)
+        >>> enc(torch.randn(2, 5, 32)).shape
+        torch.Size([2, 20])
+    """
+
+    def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None) -> None:
+        super().__init__()
+        if symbols_per_token < 1:
+            raise ValueError(f"symbols_per_token must be >= 1, got {symbols_per_token}")
+        hidden = hidden or dim
+        self.symbols_per_token = int(symbols_per_token)
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(),
+                                 nn.Linear(hidden, 2 * symbols_per_token))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        b, p, _ = z.shape
+        s = real_to_complex(self.net(z).float())             # (B, P, spt)
+        return normalize_power(s.reshape(b, p * self.symbols_per_token))
+
+
+class ChannelDecoder(nn.Module):
+    """Equalised symbols (B, P * spt) + effective noise (same shape) -> token states (B, P, D)."""
+
+    def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None) -> None:
+        super().__init__()
+        hidden = hidden or dim
+        self.symbols_per_token = int(symbols_per_token)
+        # per symbol: Re, Im, and log10 of the effective noise (tells the decoder how much to trust it)
+        self.net = nn.Sequential(nn.Linear(3 * symbols_per_token, hidden), nn.GELU(),
+                                 nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x_hat: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
+        lead = x_hat.shape[:-1]
+        spt = self.symbols_per_token
+        re_im = complex_to_real(x_hat).reshape(*lead, -1, spt, 2)                 # (B, P, spt, 2)
+        noise = torch.log10(no_eff.clamp_min(1e-6)).reshape(*lead, -1, spt, 1)   # (B, P, spt, 1)
+        feats = torch.cat([re_im, noise.to(re_im.dtype)], -1).flatten(-2)         # (B, P, 3 spt)
+        return self.net(feats)
+
+
+class IdentityEncoder(nn.Module):
+    """The state's 2k reals as k complex symbols, unchanged (parity tests only)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        if dim % 2:
+            raise ValueError(f"identity coding needs an even state dimension, got {dim}")
+        self.symbols_per_token = dim // 2
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        b, p, d = z.shape
+        cdt = torch.complex128 if z.dtype == torch.float64 else torch.complex64
+        return real_to_complex(z).to(cdt).reshape(b, p * d // 2)
+
+
+class IdentityDecoder(nn.Module):
+    """Inverse of :class:`IdentityEncoder`; ignores the noise estimate."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x_hat: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
+        return complex_to_real(x_hat).reshape(*x_hat.shape[:-1], -1, self.dim)
