@@ -1,6 +1,8 @@
 """Text tokenisation for tokcom: the project's own byte-level BPE (``tiny`` preset)."""
 from __future__ import annotations
 
-from tokcom.text.bpe import SPECIAL_TOKENS, load_tokenizer, train_bpe
+from tokcom.text.bpe import (ASSISTANT_TOKEN, BOS_TOKEN, EOS_TOKEN, IMAGE_TOKEN, PAD_TOKEN,
+                             SPECIAL_TOKENS, USER_TOKEN, load_tokenizer, train_bpe)
 
-__all__ = ["SPECIAL_TOKENS", "train_bpe", "load_tokenizer"]
+__all__ = ["SPECIAL_TOKENS", "train_bpe", "load_tokenizer", "IMAGE_TOKEN", "PAD_TOKEN",
+           "BOS_TOKEN", "EOS_TOKEN", "USER_TOKEN", "ASSISTANT_TOKEN"]

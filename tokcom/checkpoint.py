@@ -1,0 +1,116 @@
+"""TaiChi checkpoints: a folder of safetensors + JSON, never pickle.
+
+Layout::
+
+    <dir>/config.json         the TaiChiConfig
+    <dir>/model.safetensors   weights (all of them for ``tiny``; for presets whose base LM
+                              comes from a package or a local path only the trainable parts:
+                              vision towers, BAN, projector, channel codec and LoRA tensors,
+                              as LLaVA keeps projector and LoRA weights apart)
+    <dir>/tokenizer/          the tokenizer (trained BPE, or the LM's own)
+    <dir>/meta.json           free-form training metadata (stage, step, SNR policy, seed)
+
+Loading rebuilds the model from the config and checks every stored tensor's
+name and shape against it; a mismatch or a corrupted file raises ``ValueError``
+naming the file and the offending tensors.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import TaiChiConfig
+
+__all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "stored_state"]
+
+WEIGHTS = "model.safetensors"
+
+
+def _base_lm_from_package(cfg: TaiChiConfig) -> bool:
+    return cfg.llm.source != "scratch"
+
+
+def stored_state(model: torch.nn.Module, cfg: TaiChiConfig) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint stores (see module docstring)."""
+    state = model.state_dict()
+    if _base_lm_from_package(cfg):
+        state = {k: v for k, v in state.items() if not k.startswith("llm.") or "lora_" in k}
+    # safetensors refuses shared storage (tied embeddings): store contiguous copies
+    return {k: v.detach().contiguous().clone() for k, v in state.items()}
+
+
+def save_checkpoint(model: torch.nn.Module, tokenizer, cfg: TaiChiConfig, path: str | Path,
+                    meta: dict | None = None) -> Path:
+    """Write the checkpoint folder atomically (temp folder + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        save_file(stored_state(model, cfg), str(tmp / WEIGHTS), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        (tmp / "meta.json").write_text(json.dumps(meta or {}, indent=2, default=str) + "\n")
+        tokenizer.save_pretrained(str(tmp / "tokenizer"))
+        if getattr(model, "lora_config", None):
+            (tmp / "lora.json").write_text(json.dumps(model.lora_config, indent=2) + "\n")
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_meta(path: str | Path) -> dict:
+    p = Path(path) / "meta.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu"):
+    """Rebuild ``(model, tokenizer, config)`` from a checkpoint folder."""
+    from .factory import create_taichi
+    from .text import load_tokenizer
+
+    path = Path(path)
+    if not (path / "config.json").exists() or not (path / WEIGHTS).exists():
+        raise FileNotFoundError(f"not a TaiChi checkpoint: {path} needs config.json and {WEIGHTS}")
+    try:
+        cfg = TaiChiConfig.from_dict(json.loads((path / "config.json").read_text()))
+    except ValueError as e:
+        raise ValueError(f"{path / 'config.json'}: {e}") from None
+    if cfg.tokenizer == "train":
+        tokenizer = load_tokenizer(path / "tokenizer")
+    else:
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
+    model, tokenizer, cfg = create_taichi(cfg, tokenizer=tokenizer, device="cpu")
+    if (path / "lora.json").exists():
+        from .lora import apply_lora
+        apply_lora(model, json.loads((path / "lora.json").read_text()))
+    try:
+        stored = load_file(str(path / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"corrupted checkpoint weights {path / WEIGHTS}: {e}") from None
+    expected = stored_state(model, cfg)
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    shapes = sorted(k for k in set(stored) & set(expected) if stored[k].shape != expected[k].shape)
+    if missing or unexpected or shapes:
+        raise ValueError(f"checkpoint {path / WEIGHTS} does not match its config: "
+                         f"missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                         f"shape mismatch {[(k, tuple(stored[k].shape), tuple(expected[k].shape)) for k in shapes[:5]]}")
+    model.load_state_dict(stored, strict=False)
+    return model.to(device), tokenizer, cfg

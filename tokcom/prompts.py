@@ -1,0 +1,80 @@
+"""Turning task inputs into fixed-length prompt ids and answer targets.
+
+Prompts are LEFT-padded with the pad token to exactly ``max_prompt_tokens``
+so every example of a preset puts the same number of symbols on the channel
+and the receiver needs no side information about lengths.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .tasks import Task, build_prompt
+from .text import IMAGE_TOKEN
+
+__all__ = ["encode_prompts", "encode_answers", "decode_answers", "image_token_id", "pad_token_id"]
+
+
+def image_token_id(tokenizer) -> int:
+    """Placeholder id for visual tokens: ``<image>`` if the vocabulary has it, else a special
+    id that plain text never produces (its embedding is replaced, so any such id works)."""
+    vocab = tokenizer.get_vocab()
+    if IMAGE_TOKEN in vocab:
+        return vocab[IMAGE_TOKEN]
+    for t in (tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if t is not None:
+            return int(t)
+    raise ValueError("tokenizer has no token usable as image placeholder")
+
+
+def pad_token_id(tokenizer) -> int:
+    t = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if t is None:
+        raise ValueError("tokenizer has neither a pad nor an eos token")
+    return int(t)
+
+
+def encode_prompts(tokenizer, task: Task, questions: Sequence[str | None], *, num_image_tokens: int,
+                   max_prompt_tokens: int, short: bool) -> torch.Tensor:
+    """(B, max_prompt_tokens) long tensor; ``ValueError`` if a prompt does not fit.
+
+    Image placeholders are inserted as ids (:func:`image_token_id`), so any tokenizer works.
+    """
+    pad = pad_token_id(tokenizer)
+    img = image_token_id(tokenizer)
+    rows = []
+    for q in questions:
+        n_img = num_image_tokens if task.uses_image else 0
+        text = build_prompt(task, q, num_image_tokens=1 if n_img else 0, image_token=IMAGE_TOKEN,
+                            short=short)
+        ids: list[int] = []
+        for i, part in enumerate(text.split(IMAGE_TOKEN)):
+            if i:
+                ids += [img] * n_img
+            ids += tokenizer(part, add_special_tokens=False)["input_ids"] if part else []
+        if len(ids) > max_prompt_tokens:
+            raise ValueError(f"prompt of {len(ids)} tokens exceeds max_prompt_tokens="
+                             f"{max_prompt_tokens}: {text[:80]!r}...")
+        rows.append([pad] * (max_prompt_tokens - len(ids)) + ids)
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def encode_answers(tokenizer, answers: Sequence[str], max_answer_tokens: int) -> torch.Tensor:
+    """(B, T) answer ids + eos, right-padded with -100 (truncated to ``max_answer_tokens``)."""
+    eos = tokenizer.eos_token_id
+    seqs = [tokenizer(" " + a.strip(), add_special_tokens=False)["input_ids"][: max_answer_tokens - 1]
+            + [eos] for a in answers]
+    t = max(len(s) for s in seqs)
+    return torch.tensor([s + [-100] * (t - len(s)) for s in seqs], dtype=torch.long)
+
+
+def decode_answers(tokenizer, ids: torch.Tensor) -> list[str]:
+    """Generated ids (B, T) -> strings, cut at the first eos."""
+    eos = tokenizer.eos_token_id
+    out = []
+    for row in ids.tolist():
+        if eos in row:
+            row = row[: row.index(eos)]
+        out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+    return out

@@ -1,0 +1,145 @@
+"""TaiChi: dual visual tokenizers -> BAN -> projector -> split LLM -> channel codec.
+
+The model reads top-down like the link (design Fig. 5):
+
+transmitter
+    ``images (B, 3, H, W)`` -> LR copy -> ViT ``V_l``; HR -> ConvNeXt ``V_h``;
+    BAN fuses them into the LR token count; the projector maps them into the
+    LLM embedding space; they replace the ``<image>`` placeholders of the
+    prompt ``(B, P)``; the first ``K`` LLM layers give ``Z (B, P, D)``; the
+    channel encoder gives ``P * symbols_per_token`` unit-power complex symbols.
+receiver
+    equalise the channel output with the receiver's CSI (ZF or MMSE), channel
+    decoder -> ``Z_hat``, remaining LLM layers -> answer tokens.
+
+Everything the receiver computes is a function of the :class:`ChannelOutput`
+and the receiver's own weights (see :meth:`TaiChi.receive_states`).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from channels.base import Channel, ChannelOutput
+from channels.equalizer import equalize
+
+from .llm import SplitLLM
+
+__all__ = ["TaiChi"]
+
+IGNORE = -100
+
+
+class TaiChi(nn.Module):
+    """The TaiChi VLM as transmitter and receiver of a token-communication link.
+
+    Args:
+        lr_tower: LR visual tokenizer, ``(B, 3, s, s) -> (B, g^2, C_l)`` with ``img_size`` s.
+        hr_tower: HR visual tokenizer ``(B, 3, H, W) -> (B, (g r)^2, C_h)``, or ``None``
+            (single-encoder / "w/o BAN" systems use the LR tokens only).
+        ban: fusion ``(V_l, V_h) -> (B, g^2, C)`` or ``None``.
+        projector: ``(B, N, C) -> (B, N', D)`` into the LLM embedding space.
+        llm: the split language model.
+        channel_encoder / channel_decoder: see :mod:`tokcom.channel_coding`.
+        lr_image_size: side of the LR image fed to ``lr_tower``.
+        image_token_id: the prompt placeholder that visual tokens replace.
+        equalizer: receiver equaliser for the channel decoder's input.
+    """
+
+    def __init__(self, *, lr_tower: nn.Module | None, hr_tower: nn.Module | None,
+                 ban: nn.Module | None, projector: nn.Module | None, llm: SplitLLM,
+                 channel_encoder: nn.Module, channel_decoder: nn.Module, lr_image_size: int,
+                 image_token_id: int, equalizer: Literal["zf", "mmse"] = "mmse") -> None:
+        super().__init__()
+        if ban is not None and hr_tower is None:
+            raise ValueError("BAN needs an HR tower")
+        self.lr_tower, self.hr_tower, self.ban, self.projector = lr_tower, hr_tower, ban, projector
+        self.llm = llm
+        self.channel_encoder, self.channel_decoder = channel_encoder, channel_decoder
+        self.lr_image_size = int(lr_image_size)
+        self.image_token_id = int(image_token_id)
+        self.equalizer = equalizer
+
+    # -- vision ----------------------------------------------------------------
+    @property
+    def num_visual_tokens(self) -> int:
+        """Visual tokens per image after BAN and projector (0 without a vision tower)."""
+        if self.lr_tower is None:
+            return 0
+        n = self.lr_tower.grid_size ** 2
+        return self.projector.output_tokens(n) if hasattr(self.projector, "output_tokens") else n
+
+    def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """HR images (B, 3, H, W) in [0, 1] -> visual tokens (B, N_v, D) in LLM space."""
+        lr = F.interpolate(images, size=(self.lr_image_size, self.lr_image_size),
+                           mode="bilinear", antialias=True, align_corners=False)
+        v_l = self.lr_tower(lr)                                   # (B, g^2, C_l)
+        if self.ban is not None:
+            v = self.ban(v_l, self.hr_tower(images))              # (B, g^2, C)
+        else:
+            v = v_l
+        return self.projector(v)                                  # (B, N_v, D)
+
+    def prompt_embeds(self, prompt_ids: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
+        """Prompt ids (B, P) with ``N_v`` image placeholders each -> embeddings (B, P, D)."""
+        emb = self.llm.embed(prompt_ids)                          # (B, P, D)
+        slots = prompt_ids == self.image_token_id                 # (B, P)
+        n_slots = int(slots.sum())
+        if images is None or self.lr_tower is None:
+            if n_slots:
+                raise ValueError("prompt has image placeholders but no image/vision tower")
+            return emb
+        vis = self.visual_tokens(images).to(emb.dtype)            # (B, N_v, D)
+        if n_slots != vis.shape[0] * vis.shape[1]:
+            raise ValueError(f"prompts hold {n_slots} image placeholders, expected "
+                             f"{vis.shape[1]} per example x {vis.shape[0]} examples")
+        return emb.masked_scatter(slots.unsqueeze(-1), vis)
+
+    # -- transmitter ---------------------------------------------------------
+    def token_states(self, prompt_ids: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
+        """The token encoder ``S_alpha``: Z (B, P, D)."""
+        return self.llm.encode(self.prompt_embeds(prompt_ids, images))
+
+    def transmit(self, prompt_ids: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
+        """Channel symbols (B, P * symbols_per_token), complex, unit average power per example."""
+        return self.channel_encoder(self.token_states(prompt_ids, images))
+
+    def symbols_per_sample(self, prompt_len: int) -> int:
+        return prompt_len * self.channel_encoder.symbols_per_token
+
+    # -- receiver ------------------------------------------------------------
+    def receive_states(self, out: ChannelOutput) -> torch.Tensor:
+        """Equalise and channel-decode: ``Z_hat`` (..., P, D) from the channel output only."""
+        x_hat, no_eff = equalize(out.y, out.h, out.no, self.equalizer, err_var=out.err_var)
+        z_hat = self.channel_decoder(x_hat, no_eff)
+        return z_hat.to(self.llm.lm.dtype)
+
+    @torch.no_grad()
+    def generate(self, z_hat: torch.Tensor, max_new_tokens: int, eos_token_id: int | None,
+                 use_cache: bool = True) -> torch.Tensor:
+        """Greedy answer ids (B, T) from received states (B, P, D)."""
+        return self.llm.generate(z_hat, max_new_tokens, eos_token_id=eos_token_id,
+                                 use_cache=use_cache)
+
+    # -- training ------------------------------------------------------------
+    def loss(self, prompt_ids: torch.Tensor, images: torch.Tensor | None, answer_ids: torch.Tensor,
+             *, channel: Channel | None = None, snr_db: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Cross-entropy on the answer tokens (eq. 16-17).
+
+        ``answer_ids`` (B, T): answer + eos, right-padded with ``-100``.
+        ``channel=None``: no channel coding (VLM stages 1a/1b); otherwise the
+        link is in the loop with per-example SNRs ``snr_db`` (B,).
+        """
+        z = self.token_states(prompt_ids, images)
+        if channel is not None:
+            s = self.channel_encoder(z)
+            out = channel(s, snr_db, generator=generator)
+            z = self.receive_states(out)
+        feed = answer_ids[:, :-1].clamp_min(0)                   # pads fed as id 0, masked below
+        logits = self.llm.decode(z, feed)                         # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1).float(), answer_ids.flatten(),
+                               ignore_index=IGNORE)
