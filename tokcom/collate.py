@@ -1,0 +1,31 @@
+"""Batches of :class:`tokcom.data.Example` for a TaiChi model: images, prompt ids, answers."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .prompts import encode_answers, encode_prompts
+from .tasks import get_task
+
+__all__ = ["collate"]
+
+
+def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_tokens: int,
+            max_answer_tokens: int, short: bool, device: torch.device | str = "cpu") -> dict:
+    """-> ``{"images": (B,3,H,W) or None, "prompt_ids": (B,P), "answer_ids": (B,T), "answers": [...]}``."""
+    if not examples:
+        raise ValueError("empty batch")
+    task = get_task(examples[0].task)
+    if any(e.task != task.name for e in examples):
+        raise ValueError("a batch mixes tasks; collate per task")
+    images = None
+    if task.uses_image:
+        images = torch.stack([e.image for e in examples]).to(device)
+    prompt_ids = encode_prompts(tokenizer, task, [e.question for e in examples],
+                                num_image_tokens=num_image_tokens,
+                                max_prompt_tokens=max_prompt_tokens, short=short).to(device)
+    answers = [e.answer for e in examples]
+    answer_ids = encode_answers(tokenizer, answers, max_answer_tokens).to(device)
+    return {"images": images, "prompt_ids": prompt_ids, "answer_ids": answer_ids,
+            "answers": answers, "task": task.name}
