@@ -1,0 +1,61 @@
+"""Tests for the easy-VQA loader (skipped when the easy-vqa wheel is not installed)."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+import torch
+
+from tokcom.data import DATASETS, get_dataset
+from tokcom.data import easy_vqa as ev
+
+needs_pkg = pytest.mark.skipif(importlib.util.find_spec("easy_vqa") is None,
+                               reason="easy-vqa not installed (pip install easy-vqa)")
+
+
+@needs_pkg
+def test_easy_vqa_counts_and_items():
+    tr, te = ev.EasyVQA("train"), ev.EasyVQA("test", image_size=64)
+    assert (len(tr), tr.num_images()) == (38575, 4000)
+    assert (len(te), te.num_images()) == (9673, 1000)
+    assert len(tr.answer_vocab()) == 13 and {"yes", "no", "circle", "teal"} <= set(tr.answer_vocab())
+    assert set(tr.answers()) <= set(tr.answer_vocab())
+    ex = tr[0]
+    assert ex.image.shape == (3, 96, 96) and ex.image.dtype == torch.float32
+    assert 0.0 <= float(ex.image.min()) <= float(ex.image.max()) <= 1.0 and float(ex.image.std()) > 0.05
+    assert (ex.question, ex.answer, ex.task) == ("what is the blue shape?", "rectangle", "vqa")
+    assert ex.meta["image_id"] == 0
+    assert te[5].image.shape == (3, 64, 64)
+    assert torch.equal(tr[1].image, tr[0].image)  # same image id, cached
+    assert "easy_vqa" not in sys.modules  # the package itself is never imported
+    assert len(get_dataset("easy_vqa", "test")) == 9673
+
+
+def test_easy_vqa_missing_package(monkeypatch):
+    monkeypatch.setattr(ev.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="easy-vqa"):
+        ev.EasyVQA("train")
+
+
+def test_easy_vqa_bad_root_and_split(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        ev.EasyVQA("train", root=tmp_path)
+    with pytest.raises(ValueError, match="split"):
+        ev.EasyVQA("val", root=tmp_path)
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "questions.json").write_text('[["q?", "yes", 0], ["bad"]]')
+    with pytest.raises(ValueError, match="entry 1"):
+        ev.EasyVQA("train", root=tmp_path)
+
+
+def test_registry():
+    assert set(DATASETS) == {"clevr_gen", "easy_vqa", "clevr", "vqav2", "sst2", "imdb", "synthetic_sentiment"}
+    with pytest.raises(ValueError) as ei:
+        get_dataset("mnist", "train")
+    assert all(n in str(ei.value) for n in DATASETS)
+    ds = get_dataset("clevr_gen", "val", num_images=2, questions_per_image=2)
+    assert len(ds) == 4 and ds[0].task == "vqa"
+    assert len(get_dataset("synthetic_sentiment", "test", num_examples=6)) == 6
+    with pytest.raises(ValueError, match="root"):
+        get_dataset("imdb", "train")

@@ -1,0 +1,127 @@
+"""Loader for easy-VQA (Victor Zhou's published toy VQA dataset).
+
+The data ship inside the PyPI wheel ``easy-vqa`` (``pip install easy-vqa``),
+whose layout is::
+
+    easy_vqa/
+        __init__.py, easy_vqa.py          # tiny API (not used here)
+        data/answers.txt                  # the 13 possible answers, one per line
+        data/train/questions.json         # [[question, answer, image_id], ...]  38,575 entries
+        data/train/images/<image_id>.png  # 4,000 RGB 64x64 PNGs
+        data/test/questions.json          # 9,673 entries
+        data/test/images/<image_id>.png   # 1,000 PNGs
+
+(The wheel also installs an unrelated top-level ``test`` package.) This module
+never imports ``easy_vqa``: it locates the package folder with
+:func:`importlib.util.find_spec` and reads the files directly. One example per
+question; images (64x64) are resized to ``image_size`` (bicubic) and cached
+lazily (uint8) per image id.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from tokcom.data.base import Example, ExampleDataset, load_image, read_json
+
+__all__ = ["EasyVQA", "easy_vqa_root"]
+
+_PACKAGE = "easy_vqa"
+
+
+def easy_vqa_root() -> Path:
+    """The ``easy_vqa/data`` folder of the installed wheel.
+
+    ``FileNotFoundError`` naming the package (and the pip command) if it is
+    not installed, or the path if the data folder is missing.
+    """
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"package {_PACKAGE!r} (PyPI: easy-vqa) is not installed; run `pip install easy-vqa`")
+    root = Path(list(spec.submodule_search_locations)[0]) / "data"
+    if not root.is_dir():
+        raise FileNotFoundError(f"easy-VQA data folder not found: {root}")
+    return root
+
+
+class EasyVQA(ExampleDataset):
+    """easy-VQA questions as :class:`~tokcom.data.base.Example` (``task="vqa"``).
+
+    Args:
+        split: ``"train"`` (38,575 questions, 4,000 images) or ``"test"``
+            (9,673 questions, 1,000 images).
+        image_size: HR side the 64x64 images are resized to.
+        root: the ``data`` folder (default: the installed wheel's).
+        cache: keep decoded images in memory by image id.
+
+    ``meta``: ``dataset``, ``split``, ``image_id``, ``question_index``,
+    ``image_path``.
+    """
+
+    task = "vqa"
+
+    def __init__(self, split: Literal["train", "test"], image_size: int = 96,
+                 root: str | os.PathLike[str] | None = None, cache: bool = True) -> None:
+        if split not in ("train", "test"):
+            raise ValueError(f"easy-VQA split must be 'train' or 'test', got {split!r}")
+        self.root = Path(root) if root is not None else easy_vqa_root()
+        self.split, self.image_size, self.cache = split, image_size, cache
+        self.image_dir = self.root / split / "images"
+        if not self.image_dir.is_dir():
+            raise FileNotFoundError(f"easy-VQA image folder not found: {self.image_dir}")
+        qpath = self.root / split / "questions.json"
+        raw = read_json(qpath, "easy-VQA questions file")
+        if not isinstance(raw, list):
+            raise ValueError(f"{qpath}: expected a JSON list of [question, answer, image_id]")
+        items: list[tuple[str, str, int]] = []
+        for k, q in enumerate(raw):
+            if not (isinstance(q, list) and len(q) == 3 and isinstance(q[0], str) and isinstance(q[1], str)
+                    and isinstance(q[2], int)):
+                raise ValueError(f"{qpath}: entry {k} is not [question, answer, image_id]: {q!r}")
+            items.append((q[0], q[1], q[2]))
+        self._items = items
+        self._vocab = self._read_answers()
+        self._images: dict[int, torch.Tensor] = {}
+
+    def _read_answers(self) -> list[str]:
+        p = self.root / "answers.txt"
+        if not p.is_file():
+            return sorted({a for _q, a, _i in self._items})
+        with open(p, encoding="utf-8") as fh:
+            return sorted(a.strip() for a in fh if a.strip())
+
+    def image_path(self, image_id: int) -> Path:
+        """Path of image ``image_id``."""
+        return self.image_dir / f"{image_id}.png"
+
+    def num_images(self) -> int:
+        """Number of distinct images referenced by the questions."""
+        return len({i for _q, _a, i in self._items})
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> Example:
+        index = self._check_index(index)
+        question, answer, image_id = self._items[index]
+        img = self._images.get(image_id)
+        if img is None:
+            img = load_image(self.image_path(image_id), self.image_size, as_uint8=True)
+            if self.cache:
+                self._images[image_id] = img
+        meta: dict[str, Any] = {"dataset": "easy_vqa", "split": self.split, "image_id": image_id,
+                                "question_index": index, "image_path": str(self.image_path(image_id))}
+        return Example(img.float().div_(255.0), question, answer, "vqa", meta)
+
+    def answers(self) -> list[str]:
+        """Gold answers in index order."""
+        return [a for _q, a, _i in self._items]
+
+    def answer_vocab(self) -> list[str]:
+        """The 13 answers of ``answers.txt`` (sorted)."""
+        return list(self._vocab)
