@@ -39,6 +39,13 @@ _SYSTEM_FLAGS = {
     "equalizer": ("equalizer", {"bits"}),
     "demapping": ("demapping", {"bits"}),
     "source": ("source", {"bits"}),
+    "checkpoint": ("checkpoint", {"taichi"}),
+    "preset": ("preset", {"taichi"}),
+    "dataset": ("dataset", {"taichi"}),
+    "task": ("task", {"taichi"}),
+    "split": ("split", {"taichi"}),
+    "num_examples": ("num_examples", {"taichi"}),
+    "data_root": ("data_root", {"taichi"}),
 }
 
 
@@ -151,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--source", choices=["random", "text"], default=None,
                    help="random bits, or the UTF-8 bytes of --text-file")
     s.add_argument("--text-file", default=None, help="text whose UTF-8 bytes are sent (--source text)")
+
+    t = p.add_argument_group("token-communication system (--system taichi)")
+    t.add_argument("--checkpoint", default=None,
+                   help="TaiChi checkpoint folder (default: the shipped one if present, else an "
+                        "UNTRAINED --preset)")
+    t.add_argument("--preset", default=None, help="model preset when no checkpoint: tiny, smollm2, paper")
+    t.add_argument("--task", choices=["vqa", "caption", "classify"], default=None,
+                   help="task; picks the default dataset (vqa: clevr_gen, classify: synthetic_sentiment)")
+    t.add_argument("--dataset", default=None,
+                   help="evaluation set: clevr_gen, clevr_gen_cogent, easy_vqa, synthetic_sentiment, "
+                        "clevr, vqav2, sst2, imdb")
+    t.add_argument("--split", default=None, help="evaluation split (default test)")
+    t.add_argument("--num-examples", type=_positive(int), default=None,
+                   help="size of a generated evaluation set (examples drawn with replacement)")
+    t.add_argument("--data-root", default=None, help="folder of a dataset you have (clevr, vqav2, sst2, imdb)")
     return p
 
 

@@ -17,8 +17,14 @@ def _bits(**kw) -> System:
     return BitsSystem(**kw)
 
 
+def _taichi(**kw) -> System:
+    from .taichi import build_taichi_system
+    return build_taichi_system(**kw)
+
+
 REGISTRY: dict[str, Callable[..., System]] = {
     "bits": _bits,
+    "taichi": _taichi,
 }
 
 
