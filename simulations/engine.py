@@ -89,6 +89,21 @@ def slice_output(out: ChannelOutput, index: torch.Tensor) -> ChannelOutput:
     return ChannelOutput(y=pick(out.y), h=pick(out.h), no=pick(out.no), err_var=pick(out.err_var))
 
 
+def _receive_and_score(system: System, out: ChannelOutput, idx: torch.Tensor, batch,
+                       chunk: int | None) -> dict[str, Tally]:
+    """Receiver + scorer on the active points, in chunks of ``chunk`` SNR points."""
+    parts = [idx] if chunk is None else list(idx.split(chunk))
+    tallies: dict[str, Tally] = {}
+    for part in parts:
+        t = system.score(system.receive(slice_output(out, part), batch), batch)
+        for m, v in t.items():
+            if m in tallies:
+                tallies[m] = Tally(torch.cat([tallies[m].errors, v.errors.reshape(-1)]), v.trials, v.kind)
+            else:
+                tallies[m] = Tally(v.errors.reshape(-1), v.trials, v.kind)
+    return tallies
+
+
 def _value(kind: str, errors: float, trials: float) -> float:
     rate = errors / trials if trials else float("nan")
     return 1.0 - rate if kind == "accuracy" else rate
@@ -111,12 +126,21 @@ def run_sweep(system: System, channel: Channel, snr_db: Sequence[float], *, batc
               stop: StopRule, seed: int, device: torch.device | str = "cpu",
               store: ResultStore | None = None, dist_ctx: DistContext | None = None,
               progress: bool = True, channel_name: str | None = None,
+              snr_chunk: int | None = None,
               on_batch: Callable[[int], None] | None = None) -> list[dict]:
     """Run the sweep; return the rows of the points computed in this call.
 
-    Points already in ``store`` are skipped. ``on_batch(b)`` is called after
-    every batch (tests use it to simulate a kill).
+    Points already in ``store`` are skipped. ``snr_chunk``: run the receiver on
+    at most this many SNR points per call (memory/cache bound receivers such
+    as BP decoding); ``None`` uses ``system.preferred_snr_chunk`` if set, else
+    all active points in one call. The
+    transmitter still runs once per batch either way. ``on_batch(b)`` is called
+    after every batch (tests use it to simulate a kill).
     """
+    if snr_chunk is None:   # a system may know its receiver's sweet spot
+        snr_chunk = getattr(system, "preferred_snr_chunk", None)
+    if snr_chunk is not None and snr_chunk < 1:
+        raise ValueError(f"snr_chunk must be >= 1, got {snr_chunk}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     snrs = [float(s) for s in snr_db]
@@ -152,8 +176,7 @@ def run_sweep(system: System, channel: Channel, snr_db: Sequence[float], *, batc
                 x = system.transmit(batch)                                  # (B, N), once
                 xs = x.unsqueeze(0).expand(len(snrs), *x.shape)             # (S, B, N)
                 out = channel(xs, snr_t, generator=make_generator(batch_seed(seed, b, 1), device))
-                est = system.receive(slice_output(out, idx), batch)
-                tallies: dict[str, Tally] = system.score(est, batch)
+                tallies = _receive_and_score(system, out, idx, batch, snr_chunk)
             local = torch.zeros(len(active), 1 + 2 * len(metrics), dtype=torch.float64)
             local[:, 0] = float(batch_size)
             for j, m in enumerate(metrics):

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(bit errors for BER, wrong answers for accuracy)")
     g.add_argument("--target-ci", type=_positive(float), default=None,
                    help="stop a point when the 95%% CI half-width of the primary metric is at most this")
+    g.add_argument("--snr-chunk", type=_positive(int), default=None,
+                   help="receiver batch in SNR points (default: all at once; 1-2 is faster for "
+                        "LDPC decoding on CPU); results do not depend on it")
     g.add_argument("--seed", type=int, default=0, help="fixes every draw: data, noise, fading")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda if present)")
     g.add_argument("--out", default=None,
@@ -243,7 +246,8 @@ def run(ns: argparse.Namespace, argv: list[str]) -> int:
     try:
         rows = run_sweep(system, channel, snrs, batch_size=ns.batch_size, stop=stop, seed=ns.seed,
                          device=device, store=store, dist_ctx=dist_ctx,
-                         progress=not ns.no_progress, channel_name=ns.channel)
+                         progress=not ns.no_progress, channel_name=ns.channel,
+                         snr_chunk=ns.snr_chunk)
     finally:
         dist_ctx.close()
     if dist_ctx.is_main:

@@ -146,3 +146,12 @@ def test_csv_without_sidecar_is_refused(tmp_path):
     with pytest.raises(ResultsMismatch, match="sidecar"):
         ResultStore(path, {}).open()
     assert path.read_text() == "a,b\n1,2\n"
+
+
+def test_snr_chunking_gives_identical_counts():
+    kw = dict(batch_size=50, stop=StopRule(max_samples=200), seed=4, progress=False)
+    a = run_sweep(UncodedQPSK(), channels.get("rayleigh"), [0, 3, 6, 9, 12], **kw)
+    sys_ = UncodedQPSK()
+    b = run_sweep(sys_, channels.get("rayleigh"), [0, 3, 6, 9, 12], snr_chunk=2, **kw)
+    assert a == b
+    assert max(s[0] for s in sys_.receive_shapes) == 2 and sys_.transmit_calls == 4
