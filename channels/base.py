@@ -24,6 +24,7 @@ Leading dimensions of ``x`` are batch dimensions (examples, SNR points);
 """
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -59,7 +60,7 @@ class ChannelOutput:
     err_var: torch.Tensor
 
 
-class Channel(torch.nn.Module):
+class Channel(torch.nn.Module, metaclass=abc.ABCMeta):
     """Base class: a differentiable, batched, device-agnostic channel.
 
     Subclasses implement :meth:`forward` and :meth:`channel_uses`. No random
@@ -69,9 +70,10 @@ class Channel(torch.nn.Module):
 
     name: str = "channel"
 
+    @abc.abstractmethod
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float,
-                generator: torch.Generator | None = None) -> ChannelOutput:  # pragma: no cover
-        raise NotImplementedError  # abstract: every registered channel overrides it
+                generator: torch.Generator | None = None) -> ChannelOutput:
+        """Apply the channel to ``x`` (..., N) at ``snr_db``; see the module docstring."""
 
     def channel_uses(self, num_symbols: int) -> int:
         """Complex channel uses needed to carry ``num_symbols`` data symbols (pilots included)."""

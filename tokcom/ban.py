@@ -38,6 +38,8 @@ Example::
 """
 from __future__ import annotations
 
+import abc
+
 import math
 from typing import Tuple
 
@@ -71,7 +73,7 @@ def windows_to_hr(x: torch.Tensor, lr_grid: int, ratio: int) -> torch.Tensor:
     return x.reshape(b, (g * r) ** 2, c)  # (B, N_h, C)
 
 
-class _Base(nn.Module):
+class _Base(nn.Module, metaclass=abc.ABCMeta):
     """Shared input projections, shape checks and head split/merge."""
 
     def __init__(
@@ -129,10 +131,10 @@ class _Base(nn.Module):
         a = self.attn_drop(s.softmax(dim=-1))
         return a @ v  # (..., Tq, d)
 
+    @abc.abstractmethod
     def branches(self, v_l: torch.Tensor, v_h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(V_l, V'_l, V'_h)``: projected LR tokens ``(B, N_l, dim)``,
         the LR->HR branch ``(B, N_l, dim)`` and the HR->LR branch ``(B, N_h, dim)``."""
-        raise NotImplementedError
 
     def forward(self, v_l: torch.Tensor, v_h: torch.Tensor) -> torch.Tensor:
         """Eq. 7: ``(B, N_l, lr_dim), (B, N_h, hr_dim) -> (B, N_l, dim)``."""

@@ -22,6 +22,8 @@ Every dataset also offers two label helpers that never decode an image:
 """
 from __future__ import annotations
 
+import abc
+
 import json
 import os
 from dataclasses import dataclass, field
@@ -57,7 +59,7 @@ class Example:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class ExampleDataset(Dataset):
+class ExampleDataset(Dataset, metaclass=abc.ABCMeta):
     """Base class: a map-style dataset of :class:`Example` with label helpers.
 
     Subclasses implement ``__len__``, ``__getitem__`` and :meth:`answers`;
@@ -66,15 +68,17 @@ class ExampleDataset(Dataset):
 
     task: str = "vqa"
 
-    def __len__(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of examples."""
 
-    def __getitem__(self, index: int) -> Example:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __getitem__(self, index: int) -> Example:
+        """The example at ``index``."""
 
+    @abc.abstractmethod
     def answers(self) -> list[str]:
         """The gold answer of every example in index order (no image decoding)."""
-        raise NotImplementedError
 
     def answer_vocab(self) -> list[str]:
         """Sorted distinct answers."""
