@@ -37,12 +37,12 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .vit import require_checkpoint
+from .vit import GridTokenizer, require_checkpoint
 
 __all__ = ["HRTokenizer"]
 
 
-class HRTokenizer(nn.Module):
+class HRTokenizer(GridTokenizer):
     """ConvNeXt tokenizer for the full-resolution image (``X_h -> V_h``).
 
     Args:
@@ -144,22 +144,7 @@ class HRTokenizer(nn.Module):
         obj.embed_dim = int(trunk.feature_info[kept[-1]]["num_chs"])
         return obj
 
-    # ------------------------------------------------------------------ API
-    @property
-    def grid_size(self) -> int:
-        """Side ``g`` of the square token grid; the output has ``g*g`` tokens."""
-        return self._grid
-
-    @property
-    def img_size(self) -> int:
-        """Expected input image side in pixels."""
-        return self._img_size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` image -> ``(B, g*g, C_out)`` tokens (row-major grid)."""
-        if x.dim() != 4 or x.shape[-2:] != (self._img_size, self._img_size):
-            raise ValueError(
-                f"expected (B, C, {self._img_size}, {self._img_size}) input, got {tuple(x.shape)}"
-            )
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Last-stage feature map of a validated input as tokens."""
         feats = self.backbone.forward_features(x)  # (B, C, h, w)
         return feats.flatten(2).transpose(1, 2)  # (B, h*w, C)

@@ -30,6 +30,7 @@ Example::
 """
 from __future__ import annotations
 
+import abc
 import os
 import torch
 from torch import nn
@@ -55,7 +56,39 @@ def require_checkpoint(checkpoint_path: "str | os.PathLike[str]", what: str) -> 
     return path
 
 
-class LRTokenizer(nn.Module):
+class GridTokenizer(nn.Module, metaclass=abc.ABCMeta):
+    """Shared API of the visual tokenizers: a square image -> a row-major ``g x g`` token grid.
+
+    Subclasses set ``_grid``, ``_img_size`` and ``embed_dim`` and implement ``tokens(x)``.
+    """
+
+    _grid: int
+    _img_size: int
+
+    @property
+    def grid_size(self) -> int:
+        """Side ``g`` of the square token grid; the output has ``g*g`` tokens."""
+        return self._grid
+
+    @property
+    def img_size(self) -> int:
+        """Expected input image side in pixels."""
+        return self._img_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` image -> ``(B, g*g, embed_dim)`` tokens (row-major grid)."""
+        if x.dim() != 4 or x.shape[-2:] != (self._img_size, self._img_size):
+            raise ValueError(
+                f"expected (B, C, {self._img_size}, {self._img_size}) input, got {tuple(x.shape)}"
+            )
+        return self.tokens(x)
+
+    @abc.abstractmethod
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens ``(B, g*g, embed_dim)`` of an input already checked by :meth:`forward`."""
+
+
+class LRTokenizer(GridTokenizer):
     """ViT patch tokenizer for the downsampled image (``X_l -> V_l``).
 
     Args:
@@ -145,23 +178,8 @@ class LRTokenizer(nn.Module):
         obj.embed_dim = int(visual.conv1.out_channels)
         return obj
 
-    # ------------------------------------------------------------------ API
-    @property
-    def grid_size(self) -> int:
-        """Side ``g`` of the square token grid; the output has ``g*g`` tokens."""
-        return self._grid
-
-    @property
-    def img_size(self) -> int:
-        """Expected input image side in pixels."""
-        return self._img_size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` image -> ``(B, g*g, embed_dim)`` patch tokens (row-major grid)."""
-        if x.dim() != 4 or x.shape[-2:] != (self._img_size, self._img_size):
-            raise ValueError(
-                f"expected (B, C, {self._img_size}, {self._img_size}) input, got {tuple(x.shape)}"
-            )
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch tokens of a validated input (see :meth:`GridTokenizer.forward`)."""
         if self._source == "timm":
             return self.backbone.forward_features(x)  # (B, g*g, D), final LayerNorm applied
         out = self.backbone.forward_intermediates(
