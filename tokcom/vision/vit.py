@@ -35,7 +35,7 @@ import os
 import torch
 from torch import nn
 
-__all__ = ["LRTokenizer", "require_checkpoint"]
+__all__ = ["GridTokenizer", "LRTokenizer", "require_checkpoint"]
 
 
 def require_checkpoint(checkpoint_path: "str | os.PathLike[str]", what: str) -> str:
