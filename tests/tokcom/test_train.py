@@ -1,0 +1,65 @@
+"""Training smoke test: every stage runs, loss falls, a killed run resumes at its step."""
+import csv
+import json
+
+import pytest
+
+from tokcom.train import main, parse_mix
+
+from conftest import small_config
+
+
+def _log(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def cfg_path(tmp_path_factory):
+    p = tmp_path_factory.mktemp("cfg") / "small.json"
+    p.write_text(json.dumps(small_config(max_prompt_tokens=128).to_dict()))
+    return str(p)
+
+
+ARGS = ["--mix", "clevr_gen:1,synthetic_sentiment:1", "--num-images", "40", "--num-sentences", "40",
+        "--batch-size", "8", "--eval-examples", "8", "--no-progress"]
+
+
+def test_all_stages_run_loss_falls_and_checkpoint_written(tmp_path, cfg_path):
+    out = tmp_path / "run"
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "0,1a,1b,2,2sep",
+                 "--steps", "0=40,1a=2,1b=2,2=3,2sep=2", "--save-every", "50", *ARGS]) == 0
+    rows = _log(out / "train_log.csv")
+    assert [r["stage"] for r in rows].count("0") == 40
+    assert {r["stage"] for r in rows} == {"0", "1a", "1b", "2", "2sep"}
+    losses = [float(r["loss"]) for r in rows if r["stage"] == "0"]
+    assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:4]) / 4
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["snr_policy"]["snr_db_uniform"] == [-5.0, 20.0]
+    assert (out / "model.safetensors").exists() and (out / "lora.json").exists()
+
+
+def test_killed_run_resumes_at_its_step(tmp_path, cfg_path):
+    out = tmp_path / "run"
+    common = ["--preset", cfg_path, "--out", str(out), "--stages", "0", "--save-every", "3", *ARGS]
+    assert main(common + ["--steps", "0=6"]) == 0
+    (out / "model.safetensors").unlink()           # as if killed before the final checkpoint
+    assert main(common + ["--steps", "0=9"]) == 0  # continues from the saved state at step 6
+    steps = [int(r["step"]) for r in _log(out / "train_log.csv")]
+    assert steps == list(range(9))                 # no step twice, none missing
+    assert json.loads((out / "state" / "position.json").read_text())["step"] == 9
+
+
+def test_other_run_in_same_folder_is_refused(tmp_path, cfg_path, capsys):
+    out = tmp_path / "run"
+    common = ["--preset", cfg_path, "--out", str(out), "--save-every", "2", *ARGS]
+    assert main(common + ["--stages", "0", "--steps", "0=2"]) == 0
+    assert main(common + ["--stages", "0", "--steps", "0=2", "--seed", "5"]) == 2
+    assert "another run" in capsys.readouterr().err
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        parse_mix("a:0")
+    assert main(["--out", "/tmp/x", "--stages", "3"]) == 2
+    assert main(["--out", "/tmp/x", "--snr-range", "5,nan"]) == 2
