@@ -30,10 +30,11 @@ from channels.rng import make_generator
 
 from .distributed import DistContext
 from .results import ResultStore
-from .stats import half_width, interval
+from .stats import cluster_interval, interval
 from .system import System, Tally
 
-__all__ = ["StopRule", "run_sweep", "batch_seed", "slice_output", "config_dict", "CI_METHOD"]
+__all__ = ["StopRule", "run_sweep", "batch_seed", "slice_output", "config_dict", "CI_METHOD",
+           "error_rate_interval"]
 
 #: interval per metric; anything else (accuracy, BLER) uses Wilson.
 CI_METHOD = {"ber": "clopper-pearson", "ser": "clopper-pearson"}
@@ -63,16 +64,27 @@ class StopRule:
         if self.target_ci is not None and not (0 < self.target_ci < 1):
             raise ValueError(f"target_ci must be in (0, 1), got {self.target_ci}")
 
-    def done(self, samples: int, errors: float, trials: float, method: str) -> bool:
+    def done(self, samples: int, errors: float, trials: float, method: str,
+             errors_sq: float | None = None) -> bool:
         if samples >= self.max_samples:
             return True
         if samples < self.min_samples or samples == 0:
             return False
         if self.target_errors is not None and errors >= self.target_errors:
             return True
-        if self.target_ci is not None and half_width(errors, trials, method) <= self.target_ci:
-            return True
+        if self.target_ci is not None:
+            lo, hi = error_rate_interval(method, samples, errors, trials, errors_sq)
+            if (hi - lo) / 2 <= self.target_ci:
+                return True
         return False
+
+
+def error_rate_interval(method: str, samples: int, errors: float, trials: float,
+                        errors_sq: float | None) -> tuple[float, float]:
+    """95% interval of errors/trials; cluster-robust when per-sample squares are known."""
+    if errors_sq is not None and trials > samples:
+        return cluster_interval(errors, trials, samples, errors_sq, method)
+    return interval(errors, trials, method)
 
 
 def batch_seed(seed: int, batch_index: int, stream: int) -> int:
@@ -97,10 +109,13 @@ def _receive_and_score(system: System, out: ChannelOutput, idx: torch.Tensor, ba
     for part in parts:
         t = system.score(system.receive(slice_output(out, part), batch), batch)
         for m, v in t.items():
+            sq = None if v.errors_sq is None else v.errors_sq.reshape(-1)
             if m in tallies:
-                tallies[m] = Tally(torch.cat([tallies[m].errors, v.errors.reshape(-1)]), v.trials, v.kind)
+                old = tallies[m]
+                tallies[m] = Tally(torch.cat([old.errors, v.errors.reshape(-1)]), v.trials, v.kind,
+                                   None if sq is None else torch.cat([old.errors_sq, sq]))
             else:
-                tallies[m] = Tally(v.errors.reshape(-1), v.trials, v.kind)
+                tallies[m] = Tally(v.errors.reshape(-1), v.trials, v.kind, sq)
     return tallies
 
 
@@ -110,8 +125,9 @@ def _value(kind: str, errors: float, trials: float) -> float:
 
 
 def _row(system: System, channel_name: str, snr: float, metric: str, kind: str, samples: int,
-         errors: float, trials: float, uses: int, seed: int, cfg_id: str) -> dict:
-    lo, hi = interval(errors, trials, CI_METHOD.get(metric, "wilson"))
+         errors: float, trials: float, errors_sq: float | None, uses: int, seed: int,
+         cfg_id: str) -> dict:
+    lo, hi = error_rate_interval(CI_METHOD.get(metric, "wilson"), samples, errors, trials, errors_sq)
     if kind == "accuracy":
         lo, hi = 1.0 - hi, 1.0 - lo
     num_errors = int(errors) if float(errors).is_integer() else float(errors)
@@ -160,8 +176,10 @@ def run_sweep(system: System, channel: Channel, snr_db: Sequence[float], *, batc
     snr_t = torch.tensor(snrs, dtype=torch.float32, device=device).view(-1, 1)  # (S, 1)
     metrics = list(system.metrics)
     primary = metrics[0]
-    # totals per point: samples, then (errors, trials) per metric
-    totals = {i: np.zeros(1 + 2 * len(metrics), dtype=np.float64) for i in active}
+    # totals per point: samples, then (errors, trials, sum of squared per-sample errors) per
+    # metric; a negative square sum marks "not provided"
+    width = 1 + 3 * len(metrics)
+    totals = {i: np.zeros(width, dtype=np.float64) for i in active}
     kinds: dict[str, str] = {}
     rows_out: list[dict] = []
     bar = tqdm(total=len(active) * stop.max_samples, unit="smp", dynamic_ncols=True,
@@ -177,20 +195,22 @@ def run_sweep(system: System, channel: Channel, snr_db: Sequence[float], *, batc
                 xs = x.unsqueeze(0).expand(len(snrs), *x.shape)             # (S, B, N)
                 out = channel(xs, snr_t, generator=make_generator(batch_seed(seed, b, 1), device))
                 tallies = _receive_and_score(system, out, idx, batch, snr_chunk)
-            local = torch.zeros(len(active), 1 + 2 * len(metrics), dtype=torch.float64)
+            local = torch.zeros(len(active), width, dtype=torch.float64)
             local[:, 0] = float(batch_size)
             for j, m in enumerate(metrics):
                 t = tallies[m]
                 kinds[m] = t.kind
-                local[:, 1 + 2 * j] = t.errors.detach().to("cpu", torch.float64).reshape(-1)
-                local[:, 2 + 2 * j] = float(t.trials)
+                local[:, 1 + 3 * j] = t.errors.detach().to("cpu", torch.float64).reshape(-1)
+                local[:, 2 + 3 * j] = float(t.trials)
+                local[:, 3 + 3 * j] = (-1.0 if t.errors_sq is None else
+                                       t.errors_sq.detach().to("cpu", torch.float64).reshape(-1))
             reduce_dev = device if (dist_ctx.world_size > 1 and device.type == "cuda") else "cpu"
             local = dist_ctx.all_reduce_sum(local.to(reduce_dev)).cpu().numpy()
             finished = []
             for row, i in enumerate(active):
                 totals[i] += local[row]
-                n, e, tr = totals[i][0], totals[i][1], totals[i][2]
-                if stop.done(int(n), e, tr, CI_METHOD.get(primary, "wilson")):
+                n, e, tr, e2 = totals[i][0], totals[i][1], totals[i][2], totals[i][3]
+                if stop.done(int(n), e, tr, CI_METHOD.get(primary, "wilson"), e2 if e2 >= 0 else None):
                     finished.append(i)
             bar.update(int(local[:, 0].sum()))
             lead = active[0]
@@ -199,7 +219,9 @@ def run_sweep(system: System, channel: Channel, snr_db: Sequence[float], *, batc
             for i in finished:
                 n = int(totals[i][0])
                 point_rows = [_row(system, channel_name, snrs[i], m, kinds[m], n,
-                                   totals[i][1 + 2 * j], totals[i][2 + 2 * j], uses, seed, cfg_id)
+                                   totals[i][1 + 3 * j], totals[i][2 + 3 * j],
+                                   totals[i][3 + 3 * j] if totals[i][3 + 3 * j] >= 0 else None,
+                                   uses, seed, cfg_id)
                               for j, m in enumerate(metrics)]
                 rows_out.extend(point_rows)
                 if store is not None and dist_ctx.is_main:

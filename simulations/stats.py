@@ -6,6 +6,11 @@
   interval. Bit errors inside one codeword are not independent, so any
   binomial interval on bits is optimistic for coded links; the README says so.
 - :func:`normal_interval`: the textbook Wald interval, for comparison.
+- :func:`cluster_interval`: when each Monte-Carlo sample (a codeword, a fading
+  block) carries m correlated trials, the binomial intervals above are far too
+  narrow (one deep fade flips many bits at once). With the per-sample error
+  counts' sum of squares the engine computes the cluster-robust (between-sample)
+  standard error and reports the wider of it and the exact binomial interval.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import math
 from scipy.stats import beta, norm
 
 __all__ = ["wilson_interval", "clopper_pearson_interval", "normal_interval", "z_value",
-           "interval", "half_width"]
+           "interval", "half_width", "cluster_interval"]
 
 
 def z_value(confidence: float = 0.95) -> float:
@@ -79,3 +84,24 @@ def half_width(k: float, n: float, method: str = "wilson", confidence: float = 0
     """Half the width of the interval: the stopping rule's precision measure."""
     lo, hi = interval(k, n, method, confidence)
     return (hi - lo) / 2
+
+
+def cluster_interval(errors: float, trials: float, samples: int, errors_sq: float,
+                     method: str = "clopper-pearson", confidence: float = 0.95) -> tuple[float, float]:
+    """Interval for a rate whose trials come in ``samples`` equal clusters (samples as units).
+
+    ``errors_sq`` is the sum over samples of the squared per-sample error count. The
+    between-sample variance of the per-sample rate gives the standard error of the
+    overall rate; the result is the union of that normal interval and ``method``'s
+    binomial interval (never narrower than the binomial one).
+    """
+    lo, hi = interval(errors, trials, method, confidence)
+    if samples < 2 or trials == 0:
+        return lo, hi
+    m = trials / samples                                 # trials per sample
+    mean = errors / samples                              # mean errors per sample
+    var = max(0.0, (errors_sq - samples * mean * mean) / (samples - 1))
+    se = math.sqrt(var / samples) / m
+    p = errors / trials
+    h = z_value(confidence) * se
+    return min(lo, max(0.0, p - h)), max(hi, min(1.0, p + h))

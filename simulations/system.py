@@ -38,11 +38,16 @@ class Tally:
         errors: (S,) integer tensor, errors per SNR point (wrong bits, wrong blocks, wrong answers).
         trials: trials per SNR point in this batch (bits, blocks, questions).
         kind: how errors/trials become the reported value (see ``MetricKind``).
+        errors_sq: optional (S,) tensor, the sum over the batch's samples of the squared
+            per-sample error count. When one sample holds many trials (the bits of one
+            codeword or fading block) the trials are correlated; with ``errors_sq`` the
+            engine widens the interval to a cluster-robust one (samples as clusters).
     """
 
     errors: torch.Tensor
     trials: int
     kind: MetricKind = "error_rate"
+    errors_sq: torch.Tensor | None = None
 
 
 @runtime_checkable

@@ -225,10 +225,14 @@ class BitsSystem:
         """Bit errors (trials B*k) and block errors (trials B) per SNR point."""
         bits = batch["bits"]
         wrong = estimate.to(bits.device) != bits           # (S, B, k)
-        bit_err = wrong.sum(dim=(-2, -1)).reshape(-1)
+        per_block = wrong.sum(dim=-1)                      # (S, B) bit errors per codeword
+        bit_err = per_block.sum(dim=-1).reshape(-1)
         blk_err = wrong.any(dim=-1).sum(dim=-1).reshape(-1)
         b, k = bits.shape
-        return {"ber": Tally(errors=bit_err, trials=b * k, kind="error_rate"),
+        # bits of one codeword share noise realisations after decoding and one fade under
+        # block fading: report the cluster-robust interval (see simulations.stats)
+        sq = per_block.double().square().sum(dim=-1).reshape(-1)
+        return {"ber": Tally(errors=bit_err, trials=b * k, kind="error_rate", errors_sq=sq),
                 "bler": Tally(errors=blk_err, trials=b, kind="error_rate")}
 
     def symbols_per_sample(self) -> int:

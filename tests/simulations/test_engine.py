@@ -38,7 +38,8 @@ class UncodedQPSK:
 
     def score(self, est, bits):
         err = (est != bits).float()
-        return {"ber": Tally(err.sum(dim=(1, 2)), bits.numel()),
+        per = err.sum(dim=2)
+        return {"ber": Tally(err.sum(dim=(1, 2)), bits.numel(), errors_sq=per.square().sum(dim=1)),
                 "bler": Tally(err.amax(dim=2).sum(dim=1), bits.shape[0])}
 
     def symbols_per_sample(self):
@@ -155,3 +156,16 @@ def test_snr_chunking_gives_identical_counts():
     b = run_sweep(sys_, channels.get("rayleigh"), [0, 3, 6, 9, 12], snr_chunk=2, **kw)
     assert a == b
     assert max(s[0] for s in sys_.receive_shapes) == 2 and sys_.transmit_calls == 4
+
+
+def test_block_fading_ber_interval_is_cluster_robust_and_covers_theory():
+    # one fade per 32-bit example: bit errors are strongly correlated within an example
+    rows = run_sweep(UncodedQPSK(32), channels.get("rayleigh"), [0.0, 10.0], batch_size=500,
+                     stop=StopRule(max_samples=2000), seed=8, progress=False)
+    for r in (r for r in rows if r["metric"] == "ber"):
+        g = 10 ** (r["snr_db"] / 10) / 2
+        theory = 0.5 * (1 - math.sqrt(g / (1 + g)))
+        assert r["ci_low"] <= theory <= r["ci_high"], r
+        from simulations.stats import clopper_pearson_interval
+        lo, hi = clopper_pearson_interval(r["num_errors"], r["num_trials"])
+        assert r["ci_high"] - r["ci_low"] > 1.5 * (hi - lo)    # wider than the naive binomial

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from simulations.stats import clopper_pearson_interval, half_width, interval, wilson_interval
+from simulations.stats import (cluster_interval, clopper_pearson_interval, half_width, interval,
+                               wilson_interval)
 
 
 def test_wilson_edges():
@@ -34,3 +35,13 @@ def test_bad_counts_and_method():
     with pytest.raises(ValueError, match="valid"):
         interval(1, 2, "bayes")
     assert half_width(50, 100) == pytest.approx(0.0962, abs=1e-3)
+
+
+def test_cluster_interval_widens_for_correlated_trials():
+    # 100 samples of 100 trials; all 500 errors in 5 samples (a deep fade each)
+    clustered = cluster_interval(500, 10_000, 100, 5 * 100 ** 2)
+    spread = cluster_interval(500, 10_000, 100, 100 * 5 ** 2)      # 5 errors in every sample
+    binom = clopper_pearson_interval(500, 10_000)
+    assert clustered[1] - clustered[0] > 5 * (binom[1] - binom[0])
+    assert spread == binom                                          # never narrower than binomial
+    assert cluster_interval(0, 1000, 10, 0) == clopper_pearson_interval(0, 1000)
