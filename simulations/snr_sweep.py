@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -261,10 +262,29 @@ def run(ns: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+_SNR_TOKEN = re.compile(r"^-?(\d|\.\d|nan|inf)", re.IGNORECASE)
+
+
+def _join_snr_tokens(argv: list[str]) -> list[str]:
+    """``--snr -5:25:5 30`` -> ``--snr=-5:25:5,30``: argparse would read -5:25:5 as a flag."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--snr":
+            vals, i = [], i + 1
+            while i < len(argv) and _SNR_TOKEN.match(argv[i]):
+                vals.append(argv[i])
+                i += 1
+            out.append("--snr=" + ",".join(vals) if vals else "--snr")
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(_join_snr_tokens(argv))
     from simulations.results import ResultsMismatch
     try:
         return run(ns, argv)

@@ -18,6 +18,12 @@ def test_parse_snr_ranges_and_lists():
             parse_snr(bad)
 
 
+def test_negative_snr_values_on_the_command_line(tmp_path):
+    out = tmp_path / "neg.csv"
+    assert main(FAST + ["--snr", "-5:5:5", "-8", "--out", str(out), "--no-plot"]) == 0
+    assert set(pd.read_csv(out).snr_db) == {-8.0, -5.0, 0.0, 5.0}
+
+
 def test_sweep_writes_csv_sidecar_png(tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert main(FAST + ["--channel", "rayleigh", "--snr", "0:10:5", "--out", str(out)]) == 0
