@@ -61,7 +61,9 @@ class ChannelDecoder(nn.Module):
         lead = x_hat.shape[:-1]
         spt = self.symbols_per_token
         re_im = complex_to_real(x_hat).reshape(*lead, -1, spt, 2)                 # (B, P, spt, 2)
-        noise = torch.log10(no_eff.clamp_min(1e-6)).reshape(*lead, -1, spt, 1)   # (B, P, spt, 1)
+        # floor at 40 dB: cleaner symbols (the error-free channel, no = 0) look like 40 dB
+        # instead of an out-of-range feature the decoder never saw in training
+        noise = torch.log10(no_eff.clamp_min(1e-4)).reshape(*lead, -1, spt, 1)   # (B, P, spt, 1)
         feats = torch.cat([re_im, noise.to(re_im.dtype)], -1).flatten(-2)         # (B, P, 3 spt)
         return self.net(feats)
 

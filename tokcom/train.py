@@ -40,7 +40,7 @@ from .stages import STAGES, set_trainable, trainable_parameters
 
 __all__ = ["main", "parse_mix", "train"]
 
-DEFAULT_STEPS = {"0": 3000, "1a": 200, "1b": 600, "2": 1500, "2sep": 1500}
+DEFAULT_STEPS = {"0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200}
 DEFAULT_MIX = "clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25"
 
 
