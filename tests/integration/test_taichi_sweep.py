@@ -11,12 +11,13 @@ pytestmark = pytest.mark.skipif(not (SHIPPED_CHECKPOINT / "model.safetensors").e
 
 def test_taichi_sweep_over_rayleigh(tmp_path):
     out = tmp_path / "t.csv"
-    assert main(["--system", "taichi", "--channel", "rayleigh", "--snr", "-10", "30",
-                 "--batch-size", "32", "--max-samples", "64", "--no-progress", "--no-plot",
-                 "--num-examples", "200", "--out", str(out)]) == 0
+    # easy-VQA: the shipped model's accuracy there rises from ~0.5 at -5 dB to ~0.68
+    assert main(["--system", "taichi", "--channel", "rayleigh", "--snr", "-20", "30",
+                 "--dataset", "easy_vqa", "--batch-size", "100", "--max-samples", "200",
+                 "--no-progress", "--no-plot", "--out", str(out)]) == 0
     df = pd.read_csv(out)
     assert (df.metric == "accuracy").all() and (df.system == "taichi").all()
     assert (df.channel_uses_per_sample == 84 * 4).all()
     acc = df.set_index("snr_db").value
-    assert acc[30.0] >= acc[-10.0]
+    assert acc[30.0] > acc[-20.0] + 0.1 and acc[30.0] > 0.55
     assert all(df.ci_low <= df.value) and all(df.value <= df.ci_high)
