@@ -79,6 +79,15 @@ class Channel(torch.nn.Module, metaclass=abc.ABCMeta):
         """Complex channel uses needed to carry ``num_symbols`` data symbols (pilots included)."""
         return int(num_symbols)
 
+    @staticmethod
+    def noise_power(x: torch.Tensor, snr_db: torch.Tensor | float) -> torch.Tensor:
+        """Check that ``x`` is complex baseband; N0 per example, shape ``x.shape[:-1]``."""
+        if not torch.is_complex(x):
+            raise TypeError(f"channel input must be complex baseband symbols, got {x.dtype}")
+        real = torch.float64 if x.dtype == torch.complex128 else torch.float32
+        no = snr_db_to_no(snr_db, dtype=real, device=x.device)
+        return torch.broadcast_to(no, x.shape[:-1])
+
     def describe(self) -> dict:
         """Parameters that identify this channel in a results file."""
         return {"name": self.name}
@@ -153,14 +162,10 @@ class BlockFadingChannel(Channel):
 
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float,
                 generator: torch.Generator | None = None) -> ChannelOutput:
-        if not torch.is_complex(x):
-            raise TypeError(f"channel input must be complex baseband symbols, got {x.dtype}")
+        no = self.noise_power(x, snr_db).unsqueeze(-1)  # (..., 1)
         n = x.shape[-1]
         batch = x.shape[:-1]
-        real = torch.float64 if x.dtype == torch.complex128 else torch.float32
-        no = snr_db_to_no(snr_db, dtype=real, device=x.device)
-        no = torch.broadcast_to(no, batch) if no.dim() else no.expand(batch)
-        no = no.unsqueeze(-1)  # (..., 1)
+        real = no.dtype
         nb = self.num_blocks(n)
         with sionna_rng(generator, x.device):
             g = self.draw_gains((*batch, nb), dtype=x.dtype, device=x.device, generator=generator)

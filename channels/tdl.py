@@ -43,7 +43,6 @@ from sionna.phy.ofdm import LSChannelEstimator, ResourceGrid, ResourceGridMapper
 
 from .base import Channel, ChannelOutput, CSIMode
 from .rng import device_key, make_generator, precision_of, sionna_rng
-from .snr import snr_db_to_no
 
 __all__ = ["TDLOFDMChannel", "TDLModel", "TDL_MODELS"]
 
@@ -223,14 +222,11 @@ class TDLOFDMChannel(Channel):
     # -- the model ---------------------------------------------------------
     def forward(self, x: torch.Tensor, snr_db: torch.Tensor | float,
                 generator: torch.Generator | None = None) -> ChannelOutput:
-        if not torch.is_complex(x):
-            raise TypeError(f"channel input must be complex baseband symbols, got {x.dtype}")
+        no = self.noise_power(x, snr_db)                   # (...,), checks x is complex
         n = x.shape[-1]
         batch = x.shape[:-1]
         num_ex = math.prod(batch)
-        real = torch.float64 if x.dtype == torch.complex128 else torch.float32
-        no = snr_db_to_no(snr_db, dtype=real, device=x.device)
-        no = torch.broadcast_to(no, batch) if no.dim() else no.expand(batch)
+        real = no.dtype
         blk = self._get_blocks(x.device, x.dtype)
         d = self.data_res_per_slot
         slots = max(1, self.num_slots(n))  # n = 0 still runs one (empty) slot

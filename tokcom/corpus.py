@@ -26,7 +26,7 @@ def default_corpus(num_images: int = 1500, num_sentences: int = 3000) -> list[st
     texts += [sent[i].question for i in range(len(sent))]
     try:
         easy = get_dataset("easy_vqa", "train")
-        texts += [q for q, _a, _i in easy._items[:5000]] + easy.answer_vocab()  # noqa: SLF001
+        texts += easy.question_texts()[:5000] + easy.answer_vocab()
     except (FileNotFoundError, ImportError):
         pass
     return texts

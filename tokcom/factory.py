@@ -97,10 +97,10 @@ def _vision(cfg: TaiChiConfig) -> tuple[nn.Module, nn.Module | None, int]:
         hr = HRTokenizer.from_open_clip(v.hr_model, str(Path(v.hr_checkpoint).expanduser()),
                                         img_size=v.image_size, stage=-2) if cfg.use_ban else None
         # stage -2 (stride 16): 768 px -> 48x48, twice the ViT-L/14-336 grid (r = 2)
-        return lr, hr, lr.img_size if hasattr(lr, "img_size") else v.image_size // v.downsample
+        return lr, hr, lr.img_size
     lr = LRTokenizer(**v.lr)
     hr = HRTokenizer(**v.hr) if cfg.use_ban else None
-    return lr, hr, int(v.lr.get("img_size", v.image_size // v.downsample))
+    return lr, hr, lr.img_size
 
 
 def create_taichi(preset: str | TaiChiConfig | None = None, *, checkpoint: str | Path | None = None,

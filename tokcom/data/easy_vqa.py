@@ -118,6 +118,10 @@ class EasyVQA(ExampleDataset):
                                 "question_index": index, "image_path": str(self.image_path(image_id))}
         return Example(img.float().div_(255.0), question, answer, "vqa", meta)
 
+    def question_texts(self) -> list[str]:
+        """Questions in index order (no image decoding)."""
+        return [q for q, _a, _i in self._items]
+
     def answers(self) -> list[str]:
         """Gold answers in index order."""
         return [a for _q, a, _i in self._items]
