@@ -57,7 +57,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 __all__ = ["REQUIRED_COLUMNS", "ERROR_RATE_METRICS", "BOUNDED_METRICS", "load_results",
-           "plot_results", "save_figure", "main"]
+           "plot_results", "plot_panels", "save_figure", "main"]
 
 #: Columns a results file must have to be plotted; other columns are optional
 #: (``task``, ``dataset``, ``channel_uses_per_sample`` refine the labels) or ignored.
@@ -336,6 +336,54 @@ def plot_results(df: pd.DataFrame, *, metrics: list[str] | None = None,
     if handles:
         fig.legend(handles, names, loc="outside lower center", ncol=min(len(handles), ncol),
                    fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def plot_panels(df: pd.DataFrame, *, panel_keys: Sequence[str] = ("dataset", "channel"),
+                metric: str = "accuracy", title: str | None = None, ncols: int = 2) -> Figure:
+    """One subplot per value of ``panel_keys`` (e.g. dataset x channel), one line per system.
+
+    Colour = system (the same in every panel), line style = channel; the legend
+    names each system once with its channel uses per sample. Used by
+    :mod:`simulations.figures` for the design's multi-panel figures.
+    """
+    data = _normalise(df, "results")
+    data = data[data["metric"] == metric]
+    if data.empty:
+        raise ValueError(f"no {metric!r} rows to plot")
+    keys = ["system", "channel"]
+    panel_keys = [k for k in panel_keys if k in data]
+    panels = sorted({_as_tuple(g) for g in data.groupby(panel_keys).groups}, key=str)
+    groups = sorted({(a, b) for a, b in zip(data["system"], data["channel"])})
+    styles = _styles(groups)
+    labels = {}
+    for g in groups:
+        rows = data[(data["system"] == g[0]) & (data["channel"] == g[1])]
+        uses = rows[_USES].dropna() if _USES in rows else pd.Series(dtype=float)
+        labels[g] = g[0] + (f" ({_fmt_uses(uses.iloc[0])} ch. uses)" if len(uses) and uses.nunique() == 1 else "")
+    n = len(panels)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(4.6 * ncols + 0.4, 3.3 * nrows + 0.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, panel in zip(axes, panels):
+        mask = np.ones(len(data), dtype=bool)
+        for k, v in zip(panel_keys, panel):
+            mask &= (data[k] == v).to_numpy()
+        _draw_metric(ax, data[mask], metric, keys, styles, labels)
+        ax.set_title(" / ".join(str(v) for v in panel), fontsize=10)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    found: dict[str, object] = {}
+    for ax in axes[:n]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(lab, h)
+    if found:
+        fig.legend(list(found.values()), list(found), loc="outside lower center",
+                   ncol=min(len(found), 3), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=12)
     return fig

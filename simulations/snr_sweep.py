@@ -15,6 +15,7 @@ import math
 import re
 import sys
 from pathlib import Path
+from simulations import systems
 
 __all__ = ["main", "parse_snr", "build_parser"]
 
@@ -31,22 +32,24 @@ _CHANNEL_FLAGS = {
     "fft_size": ("fft_size", {"tdl"}),
 }
 # CLI flag -> (constructor keyword, systems it applies to)
+_ANSWER = set(systems.answer_system_names())
 _SYSTEM_FLAGS = {
-    "modulation": ("modulation", {"bits"}),
-    "coding": ("coding", {"bits"}),
-    "k": ("k", {"bits"}),
-    "n": ("n", {"bits"}),
-    "bp_iters": ("num_bp_iter", {"bits"}),
-    "equalizer": ("equalizer", {"bits"}),
-    "demapping": ("demapping", {"bits"}),
+    "modulation": ("modulation", {"bits", "bits-taichi"}),
+    "coding": ("coding", {"bits", "bits-taichi"}),
+    "k": ("k", {"bits", "bits-taichi"}),
+    "n": ("n", {"bits", "bits-taichi"}),
+    "bp_iters": ("num_bp_iter", {"bits", "bits-taichi"}),
+    "equalizer": ("equalizer", {"bits", "bits-taichi"}),
+    "demapping": ("demapping", {"bits", "bits-taichi"}),
     "source": ("source", {"bits"}),
-    "checkpoint": ("checkpoint", {"taichi"}),
-    "preset": ("preset", {"taichi"}),
-    "dataset": ("dataset", {"taichi"}),
-    "task": ("task", {"taichi"}),
-    "split": ("split", {"taichi"}),
-    "num_examples": ("num_examples", {"taichi"}),
-    "data_root": ("data_root", {"taichi"}),
+    "image_bytes": ("image_bytes", {"bits-taichi"}),
+    "checkpoint": ("checkpoint", _ANSWER),
+    "preset": ("preset", set(systems.TAICHI_NAMES)),
+    "dataset": ("dataset", _ANSWER),
+    "task": ("task", _ANSWER),
+    "split": ("split", _ANSWER),
+    "num_examples": ("num_examples", _ANSWER),
+    "data_root": ("data_root", _ANSWER),
 }
 
 
@@ -163,11 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random bits, or the UTF-8 bytes of --text-file")
     s.add_argument("--text-file", default=None, help="text whose UTF-8 bytes are sent (--source text)")
 
-    t = p.add_argument_group("token-communication system (--system taichi)")
+    s.add_argument("--image-bytes", type=_positive(int), default=None,
+                   help="--system bits-taichi: bytes of the JPEG-coded image per sample (system default: 1536)")
+
+    t = p.add_argument_group("question-answering systems (--system taichi, taichi-*, mobilevlm, "
+                             "deepsc, t-deepsc, u-deepsc, deepsc-vqa, bits-taichi)")
     t.add_argument("--checkpoint", default=None,
-                   help="TaiChi checkpoint folder (default: the shipped one if present, else an "
-                        "UNTRAINED --preset)")
-    t.add_argument("--preset", default=None, help="model preset when no checkpoint: tiny, smollm2, paper")
+                   help="checkpoint folder (default: the system's trained checkpoint in checkpoints/)")
+    t.add_argument("--preset", default=None,
+                   help="TaiChi systems: an UNTRAINED model preset instead of a checkpoint "
+                        "(tiny, smollm2, paper, ...)")
     t.add_argument("--task", choices=["vqa", "caption", "classify"], default=None,
                    help="task; picks the default dataset (vqa: clevr_gen, classify: synthetic_sentiment)")
     t.add_argument("--dataset", default=None,

@@ -2,7 +2,8 @@
 
 Layout::
 
-    <dir>/config.json         the TaiChiConfig
+    <dir>/config.json         the TaiChiConfig (or a DeepSCConfig, ``"family": "deepsc"``,
+                              for the baselines of :mod:`tokcom.baselines`)
     <dir>/model.safetensors   weights (all of them for ``tiny``; for presets whose base LM
                               comes from a package or a local path only the trainable parts:
                               vision towers, BAN, projector, channel codec and LoRA tensors,
@@ -28,13 +29,16 @@ from safetensors.torch import load_file, save_file
 
 from .config import TaiChiConfig
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "stored_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "stored_state", "load_pretrained_parts",
+           "load_checkpoint_tokenizer"]
+
+PRETRAINED_PARTS = ("lr_tower", "hr_tower", "llm")
 
 WEIGHTS = "model.safetensors"
 
 
-def _base_lm_from_package(cfg: TaiChiConfig) -> bool:
-    return cfg.llm.source != "scratch"
+def _base_lm_from_package(cfg) -> bool:
+    return isinstance(cfg, TaiChiConfig) and cfg.llm.source != "scratch"
 
 
 def stored_state(model: torch.nn.Module, cfg: TaiChiConfig) -> dict[str, torch.Tensor]:
@@ -82,24 +86,45 @@ def read_meta(path: str | Path) -> dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
+def _load_tokenizer(path: Path, cfg):
+    if getattr(cfg, "tokenizer", "train") == "train":
+        from .text import load_tokenizer
+        return load_tokenizer(path / "tokenizer")
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
+
+
+def load_checkpoint_tokenizer(path: str | Path):
+    """The tokenizer stored in checkpoint folder ``path``."""
+    path = Path(path)
+    try:
+        cfg = TaiChiConfig.from_dict(json.loads((path / "config.json").read_text()))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"not a readable TaiChi checkpoint config: {path / 'config.json'}: {e}") from None
+    return _load_tokenizer(path, cfg)
+
+
 def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu"):
     """Rebuild ``(model, tokenizer, config)`` from a checkpoint folder."""
     from .factory import create_taichi
-    from .text import load_tokenizer
 
     path = Path(path)
     if not (path / "config.json").exists() or not (path / WEIGHTS).exists():
         raise FileNotFoundError(f"not a TaiChi checkpoint: {path} needs config.json and {WEIGHTS}")
     try:
-        cfg = TaiChiConfig.from_dict(json.loads((path / "config.json").read_text()))
-    except ValueError as e:
+        raw = json.loads((path / "config.json").read_text())
+        if isinstance(raw, dict) and raw.get("family") == "deepsc":
+            from .baselines import DeepSCConfig, build_baseline
+            cfg = DeepSCConfig.from_dict(raw)
+        else:
+            cfg = TaiChiConfig.from_dict(raw)
+    except (ValueError, TypeError) as e:
         raise ValueError(f"{path / 'config.json'}: {e}") from None
-    if cfg.tokenizer == "train":
-        tokenizer = load_tokenizer(path / "tokenizer")
+    tokenizer = _load_tokenizer(path, cfg)
+    if isinstance(cfg, TaiChiConfig):
+        model, tokenizer, cfg = create_taichi(cfg, tokenizer=tokenizer, device="cpu")
     else:
-        from transformers import AutoTokenizer
-        tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
-    model, tokenizer, cfg = create_taichi(cfg, tokenizer=tokenizer, device="cpu")
+        model = build_baseline(cfg, tokenizer)
     if (path / "lora.json").exists():
         from .lora import apply_lora
         apply_lora(model, json.loads((path / "lora.json").read_text()))
@@ -117,3 +142,34 @@ def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu"):
                          f"shape mismatch {[(k, tuple(stored[k].shape), tuple(expected[k].shape)) for k in shapes[:5]]}")
     model.load_state_dict(stored, strict=False)
     return model.to(device), tokenizer, cfg
+
+
+def load_pretrained_parts(model: torch.nn.Module, path: str | Path,
+                          parts: tuple[str, ...] = PRETRAINED_PARTS) -> list[str]:
+    """Copy the *pretrained* parts of checkpoint ``path`` into ``model`` (in place).
+
+    The vision towers and the language model's base weights (LoRA adapters
+    dropped, not merged) play the role of the design's pretrained CLIP/ConvNeXt
+    towers and LLM; the connector (BAN, projector) and the channel codec of
+    ``model`` keep their fresh initialisation. Used for the ablations and the
+    single-encoder baseline, which swap the connector and retrain it. A part that
+    ``model`` does not have (no HR tower without BAN) is skipped.
+    Returns the names of the parts copied. The model must use the checkpoint's
+    tokenizer (same vocabulary).
+    """
+    src, _tok, _cfg = load_checkpoint(path)
+    lm = src.llm.lm
+    if hasattr(lm, "peft_config"):
+        src.llm.lm = lm.unload()          # drop the adapters, keep the base weights
+    done = []
+    for name in parts:
+        dst_part, src_part = getattr(model, name, None), getattr(src, name, None)
+        if dst_part is None or src_part is None:
+            continue
+        try:
+            dst_part.load_state_dict(src_part.state_dict())
+        except RuntimeError as e:
+            raise ValueError(f"pretrained part {name!r} of {path} does not fit the model: "
+                             f"{str(e).splitlines()[0]}") from None
+        done.append(name)
+    return done

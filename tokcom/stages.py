@@ -12,6 +12,9 @@ stage     trainable                                                channel in th
           LLM through LoRA adapters (``peft``)                     drawn per example)
 ``2sep``  channel encoder/decoder only (the "separate coding"      yes
           variant: VLM frozen after 1b)
+``e2e``   everything (the DeepSC-family baselines of               yes
+          :mod:`tokcom.baselines`, trained end to end over the
+          channel)
 ========  ======================================================  =========================
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import nn
 
 __all__ = ["STAGES", "set_trainable", "trainable_parameters"]
 
-STAGES = ("0", "1a", "1b", "2", "2sep")
+STAGES = ("0", "1a", "1b", "2", "2sep", "e2e")
 
 
 def _set(module: nn.Module | None, flag: bool) -> None:
@@ -30,11 +33,13 @@ def _set(module: nn.Module | None, flag: bool) -> None:
 
 
 def set_trainable(model: nn.Module, stage: str) -> None:
-    """Freeze/unfreeze the parts of a :class:`tokcom.taichi.TaiChi` for ``stage``."""
+    """Freeze/unfreeze the parts of a :class:`tokcom.taichi.TaiChi` (or a baseline, ``e2e``) for ``stage``."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
     _set(model, False)
-    if stage == "0":
+    if stage == "e2e":
+        _set(model, True)
+    elif stage == "0":
         _set(model, True)
         _set(model.channel_encoder, False)
         _set(model.channel_decoder, False)

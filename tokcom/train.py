@@ -4,7 +4,9 @@ Stages (see :mod:`tokcom.stages`): ``0`` from-scratch pretraining of the parts
 that have no pretrained weights (``tiny`` only), ``1a`` BAN + projector,
 ``1b`` multitask instruction SFT, ``2`` joint VLM-channel coding with LoRA and
 the channel in the loop (SNR drawn per example, channel type per batch),
-``2sep`` channel codec alone on the frozen VLM (the "separate coding" variant).
+``2sep`` channel codec alone on the frozen VLM (the "separate coding" variant),
+``e2e`` everything end to end over the channel (the DeepSC-family baselines of
+:mod:`tokcom.baselines`: ``--preset u-deepsc --stages e2e``).
 
 Every batch is a function of ``(seed, stage, step)``, so a killed run resumes
 exactly: ``<out>/state/`` holds the model, optimiser and position
@@ -32,7 +34,8 @@ from tqdm.auto import tqdm
 import channels
 from channels.rng import make_generator
 
-from .checkpoint import save_checkpoint
+from .baselines import DeepSC, create_baseline, is_baseline_preset
+from .checkpoint import load_checkpoint_tokenizer, load_pretrained_parts, save_checkpoint
 from .collate import collate
 from .factory import create_taichi
 from .lora import apply_lora
@@ -40,7 +43,9 @@ from .stages import STAGES, set_trainable, trainable_parameters
 
 __all__ = ["main", "parse_mix", "train"]
 
-DEFAULT_STEPS = {"0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200}
+DEFAULT_STEPS = {"0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200, "e2e": 1200}
+#: stages with the channel in the loop (SNR drawn per example, channel type per batch)
+CHANNEL_STAGES = ("2", "2sep", "e2e")
 DEFAULT_MIX = "clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25"
 
 
@@ -116,6 +121,20 @@ def _load_state(model, opt, state_dir: Path) -> dict:
     return pos
 
 
+def _collate(model, tok, cfg, examples, device) -> dict:
+    if isinstance(model, DeepSC):
+        return model.collate(examples, tok, device)
+    return collate(examples, tok, num_image_tokens=model.num_visual_tokens,
+                   max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.max_answer_tokens,
+                   short=cfg.short_instructions, device=device)
+
+
+def _loss(model, b: dict, kw: dict) -> torch.Tensor:
+    if isinstance(model, DeepSC):
+        return model.batch_loss(b, **kw)
+    return model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
+
+
 @torch.no_grad()
 def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) -> dict:
     """Error-free accuracy (exact match) on ``n`` held-out examples per dataset."""
@@ -128,12 +147,12 @@ def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) 
         idx = torch.randperm(len(ds), generator=g)[:n].tolist()
         correct = 0
         for i in range(0, len(idx), 64):
-            b = collate([ds[j] for j in idx[i:i + 64]], tok, num_image_tokens=model.num_visual_tokens,
-                        max_prompt_tokens=cfg.max_prompt_tokens,
-                        max_answer_tokens=cfg.max_answer_tokens, short=cfg.short_instructions,
-                        device=device)
-            z = model.token_states(b["prompt_ids"], b["images"])
-            pred = decode_answers(tok, model.generate(z, cfg.max_answer_tokens, tok.eos_token_id))
+            b = _collate(model, tok, cfg, [ds[j] for j in idx[i:i + 64]], device)
+            if isinstance(model, DeepSC):
+                pred = model.predict(b)
+            else:
+                z = model.token_states(b["prompt_ids"], b["images"])
+                pred = decode_answers(tok, model.generate(z, cfg.max_answer_tokens, tok.eos_token_id))
             correct += sum(exact_match(p, a) for p, a in zip(pred, b["answers"]))
         res[name] = correct / max(1, len(idx))
     model.train()
@@ -143,15 +162,30 @@ def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) 
 def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], batch_size: int,
           lr: dict[str, float], seed: int, mix: list[tuple[str, float]], snr_range: tuple[float, float],
           channel_names: list[str], device: torch.device, save_every: int, num_images: int,
-          num_sentences: int, init: str | None, eval_examples: int, progress: bool = True) -> Path:
+          num_sentences: int, init: str | None, eval_examples: int,
+          pretrained: str | None = None, progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
     torch.manual_seed(seed)
+    if init and pretrained:
+        raise ValueError("--init and --pretrained exclude each other")
     if init:
         model, tok, cfg = create_taichi(checkpoint=init, device=device)
+    elif is_baseline_preset(preset):
+        if pretrained:
+            raise ValueError("--pretrained applies to TaiChi presets, not the DeepSC baselines")
+        model, tok, cfg = create_baseline(preset, device=device)
+    elif pretrained:
+        model, tok, cfg = create_taichi(preset, tokenizer=load_checkpoint_tokenizer(pretrained),
+                                        device=device)
+        load_pretrained_parts(model, pretrained)
     else:
         model, tok, cfg = create_taichi(preset, device=device)
     sets = _train_sets(mix, num_images, num_sentences, seed)
+    if isinstance(model, DeepSC):
+        foreign = [n for n, _w, ds in sets if ds[0].task not in cfg.tasks]
+        if foreign:
+            raise ValueError(f"{cfg.name} serves tasks {cfg.tasks}; the --mix holds {foreign}")
     chans = {n: channels.get(n) for n in channel_names}
     log_path = out / "train_log.csv"
     pos = {"stage_index": 0, "step": 0}
@@ -196,18 +230,16 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             k = int(torch.multinomial(torch.tensor([w for _, w, _ in stage_sets]), 1, generator=g))
             name, _, ds = stage_sets[k]
             idx = torch.randint(len(ds), (batch_size,), generator=g).tolist()
-            b = collate([ds[i] for i in idx], tok, num_image_tokens=model.num_visual_tokens,
-                        max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.max_answer_tokens,
-                        short=cfg.short_instructions, device=device)
+            b = _collate(model, tok, cfg, [ds[i] for i in idx], device)
             kw = {}
-            if stage in ("2", "2sep"):
+            if stage in CHANNEL_STAGES:
                 cname = channel_names[int(torch.randint(len(channel_names), (1,), generator=g))]
                 snr = snr_lo + (snr_hi - snr_lo) * torch.rand(batch_size, generator=g)
                 kw = {"channel": chans[cname], "snr_db": snr.to(device),
                       "generator": make_generator(_batch_seed(seed + 1, stage, step), device)}
             for grp in opt.param_groups:
                 grp["lr"] = _lr_at(step, total, lr[stage], warmup=max(1, total // 20))
-            loss = model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
+            loss = _loss(model, b, kw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -231,7 +263,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             "stage": stages[-1], "snr_policy": {"snr_db_uniform": list(snr_range),
                                                 "channels": channel_names, "per": "example SNR, batch channel"},
             "train_minutes": round((time.time() - t0) / 60, 1),
-            "error_free_accuracy_quick": acc, "preset": preset}
+            "error_free_accuracy_quick": acc, "preset": preset, "init": init,
+            "pretrained_parts_from": pretrained}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -249,13 +282,17 @@ def _steps(spec: str | None) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tokcom.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="tiny", help="model preset (tiny, smollm2, paper) or JSON path")
+    p.add_argument("--preset", default="tiny", help="model preset (TaiChi: tiny, smollm2, paper, ... or a JSON path; "
+                        "baselines: deepsc, t-deepsc-classify, t-deepsc-vqa, u-deepsc, deepsc-vqa)")
     p.add_argument("--init", default=None, help="start from this checkpoint instead of the preset")
+    p.add_argument("--pretrained", default=None,
+                   help="take the vision towers and LM base weights from this checkpoint; the "
+                        "preset's connector (BAN, projector) and channel codec start fresh")
     p.add_argument("--out", required=True, help="output folder (checkpoint, state/, train_log.csv)")
     p.add_argument("--stages", default="0,1a,1b,2", help=f"comma list from {', '.join(STAGES)}")
     p.add_argument("--steps", default=None, help="per-stage steps, e.g. 0=3000,2=1500")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", default="0=2e-3,1a=1e-3,1b=5e-4,2=5e-4,2sep=1e-3",
+    p.add_argument("--lr", default="0=2e-3,1a=1e-3,1b=5e-4,2=5e-4,2sep=1e-3,e2e=1e-3",
                    help="per-stage peak learning rate (cosine schedule, 5%% warm-up)")
     p.add_argument("--mix", default=DEFAULT_MIX, help="training data mixture name:weight,...")
     p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style training images")
@@ -284,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                     snr_range=(lo, hi), channel_names=[c for c in ns.channels.split(",") if c],
                     device=torch.device(ns.device), save_every=ns.save_every,
                     num_images=ns.num_images, num_sentences=ns.num_sentences, init=ns.init,
+                    pretrained=ns.pretrained,
                     eval_examples=ns.eval_examples, progress=not ns.no_progress)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)

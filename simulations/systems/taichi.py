@@ -9,22 +9,21 @@ replacement from the evaluation split by the batch's data generator.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
 from channels.base import ChannelOutput
-from simulations.system import Tally
 from tokcom.checkpoint import read_meta
 from tokcom.collate import collate
 from tokcom.prompts import decode_answers
-from tokcom.tasks import exact_match
 
-__all__ = ["TaiChiSystem", "build_taichi_system", "eval_dataset"]
+from .answers import AnswerSystem, file_sha
+
+__all__ = ["TaiChiSystem", "build_taichi_system", "eval_dataset", "TAICHI_SYSTEMS"]
 
 
-class TaiChiSystem:
+class TaiChiSystem(AnswerSystem):
     """Wrap a TaiChi model, its tokenizer and an evaluation dataset.
 
     Args:
@@ -35,24 +34,15 @@ class TaiChiSystem:
         describe_extra: checkpoint provenance for the results sidecar.
     """
 
-    metrics = ("accuracy",)
-
     def __init__(self, model, tokenizer, cfg, dataset, *, dataset_name: str, name: str = "taichi",
                  device: torch.device | str = "cpu", describe_extra: dict | None = None) -> None:
-        if len(dataset) == 0:
-            raise ValueError("the evaluation dataset is empty")
+        super().__init__(dataset, dataset_name=dataset_name, name=name, device=device,
+                         describe_extra=describe_extra)
         self.model = model.eval()
-        self.tokenizer, self.cfg, self.data = tokenizer, cfg, dataset
-        self.name, self.dataset = name, dataset_name     # ``dataset``: the name in result rows
-        self.task = dataset[0].task
-        self.device = torch.device(device)
-        self._extra = describe_extra or {}
+        self.tokenizer, self.cfg = tokenizer, cfg
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> dict:
-        idx = torch.randint(len(self.data), (batch_size,), generator=generator,
-                            device=generator.device).tolist()
-        return collate([self.data[i] for i in idx], self.tokenizer,
-                       num_image_tokens=self.model.num_visual_tokens,
+    def collate(self, examples: list) -> dict:
+        return collate(examples, self.tokenizer, num_image_tokens=self.model.num_visual_tokens,
                        max_prompt_tokens=self.cfg.max_prompt_tokens,
                        max_answer_tokens=self.cfg.max_answer_tokens,
                        short=self.cfg.short_instructions, device=self.device)
@@ -60,37 +50,20 @@ class TaiChiSystem:
     def transmit(self, batch: dict) -> torch.Tensor:
         return self.model.transmit(batch["prompt_ids"], batch["images"])
 
-    def receive(self, out: ChannelOutput, batch: dict | None = None) -> list[list[str]]:
-        """Answers per SNR point: uses ``out`` and the receiver's weights only (never ``batch``)."""
-        lead = out.y.shape[:-1]                                    # (S, B)
-        flat = ChannelOutput(*(t.reshape(-1, t.shape[-1]) if t.dim() == out.y.dim() else t
-                               for t in (out.y, out.h, out.no, out.err_var)))
-        z_hat = self.model.receive_states(flat)                    # (S*B, P, D)
+    def answers(self, out: ChannelOutput, batch: dict | None = None) -> list[str]:
+        """Equaliser, channel decoder, remaining LLM layers, greedy decoding (never reads ``batch``)."""
+        z_hat = self.model.receive_states(out)                     # (S*B, P, D)
         ids = self.model.generate(z_hat, self.cfg.max_answer_tokens, self.tokenizer.eos_token_id)
-        text = decode_answers(self.tokenizer, ids)
-        b = lead[-1]
-        return [text[i * b:(i + 1) * b] for i in range(len(text) // b)]
-
-    def score(self, estimate: list[list[str]], batch: dict) -> dict[str, Tally]:
-        gold = batch["answers"]
-        wrong = [sum(not exact_match(p, g) for p, g in zip(preds, gold)) for preds in estimate]
-        return {"accuracy": Tally(torch.tensor(wrong), len(gold), kind="accuracy")}
+        return decode_answers(self.tokenizer, ids)
 
     def symbols_per_sample(self) -> int:
-        return self.cfg.max_prompt_tokens * self.cfg.symbols_per_token
+        return self.cfg.max_prompt_tokens * self.model.channel_encoder.symbols_per_token
 
     def describe(self) -> dict:
         return {"name": self.name, "preset": self.cfg.name, "task": self.task,
-                "dataset": self.dataset, "eval_size": len(self.data), "symbols_per_token": self.cfg.symbols_per_token,
+                "dataset": self.dataset, "eval_size": len(self.data),
+                "symbols_per_token": self.model.channel_encoder.symbols_per_token,
                 "max_prompt_tokens": self.cfg.max_prompt_tokens, **self._extra}
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def eval_dataset(name: str, split: str, num_examples: int, root: str | None = None,
@@ -111,28 +84,65 @@ def eval_dataset(name: str, split: str, num_examples: int, root: str | None = No
     return get_dataset(name, split, root=root)
 
 
+_ROOT = Path(__file__).resolve().parents[2]
 #: the trained default shipped in the repository (``python -m tokcom.train --preset tiny``)
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "taichi-tiny"
+SHIPPED_CHECKPOINT = _ROOT / "checkpoints" / "taichi-tiny"
+#: registry names of the TaiChi-architecture systems -> their default checkpoint.
+#: ``variants/``: the connector (BAN, projector) retrained on the shipped checkpoint's towers and
+#: LM (``python -m tokcom.train --pretrained checkpoints/taichi-tiny ...``, see the README):
+#: ``taichi-vlm``/``-noban``/``-mlp`` stop after SFT (Table III), ``taichi-joint`` and
+#: ``taichi-separate`` continue ``taichi-vlm`` with joint (stage 2) or separate (2sep) channel
+#: coding (Fig. 12), ``mobilevlm`` is the single-encoder system (ViT + LDP, stages 1a-2).
+TAICHI_SYSTEMS: dict[str, Path] = {
+    "taichi": SHIPPED_CHECKPOINT,
+    "taichi-joint": _ROOT / "checkpoints" / "variants" / "taichi-joint",
+    "taichi-separate": _ROOT / "checkpoints" / "variants" / "taichi-separate",
+    "taichi-vlm": _ROOT / "checkpoints" / "variants" / "taichi-vlm",
+    "taichi-noban": _ROOT / "checkpoints" / "variants" / "taichi-noban-vlm",
+    "taichi-mlp": _ROOT / "checkpoints" / "variants" / "taichi-mlp-vlm",
+    "mobilevlm": _ROOT / "checkpoints" / "variants" / "mobilevlm",
+}
+#: stages after which a checkpoint has no trained channel codec
+VLM_STAGES = ("0", "1a", "1b")
 
 
 def build_taichi_system(*, checkpoint: str | None = None, preset: str | None = None,
                         dataset: str | None = None, split: str = "test", num_examples: int = 500,
                         data_root: str | None = None, device: torch.device | str = "cpu",
                         name: str = "taichi", task: str | None = None) -> TaiChiSystem:
-    """The registry entry: a checkpoint (or an untrained preset) plus an evaluation set."""
+    """The registry entry: a checkpoint (or an untrained preset) plus an evaluation set.
+
+    Without ``checkpoint`` and ``preset`` the system's default checkpoint of
+    :data:`TAICHI_SYSTEMS` is used. A checkpoint trained only up to SFT
+    (stages 0-1b) has no trained channel codec: its token states are sent as
+    symbols unchanged (:class:`tokcom.channel_coding.IdentityEncoder`), which
+    is meaningful over the error-free channel only (``--channel none``).
+    """
+    from tokcom.channel_coding import IdentityDecoder, IdentityEncoder
     from tokcom.factory import create_taichi
 
+    if name not in TAICHI_SYSTEMS:
+        raise ValueError(f"unknown TaiChi system {name!r}; valid: {', '.join(TAICHI_SYSTEMS)}")
     extra: dict = {}
-    if checkpoint is None and preset is None and SHIPPED_CHECKPOINT.exists():
-        checkpoint = str(SHIPPED_CHECKPOINT)
+    if checkpoint is None and preset is None:
+        checkpoint = str(TAICHI_SYSTEMS[name])
+        if not Path(checkpoint).exists():
+            raise ValueError(f"{name}: no trained checkpoint at {checkpoint} (see the README for the "
+                             "command that trains it)")
     if checkpoint:
         ck = Path(checkpoint)
         if not ck.exists():
             raise ValueError(f"checkpoint folder not found: {ck}")
         model, tok, cfg = create_taichi(checkpoint=ck, device=device)
         meta = read_meta(ck)
-        extra = {"checkpoint": str(ck), "checkpoint_sha256": _sha(ck / "model.safetensors"),
+        extra = {"checkpoint": str(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors"),
                  "training_snr_policy": meta.get("snr_policy"), "trained_stage": meta.get("stage")}
+        if meta.get("stage") in VLM_STAGES:
+            d = model.llm.lm.config.hidden_size
+            model.channel_encoder, model.channel_decoder = IdentityEncoder(d), IdentityDecoder(d)
+            extra["training_snr_policy"] = None
+            extra["channel_coding"] = ("identity: an SFT-stage checkpoint sends its token states "
+                                       "unchanged; meaningful over the error-free channel only")
     else:
         model, tok, cfg = create_taichi(preset or "tiny", device=device)
         extra = {"checkpoint": None, "note": "untrained preset"}
