@@ -15,6 +15,7 @@ datasets (CLEVR-style + easy-VQA answers for ``vqa``, the two labels for
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -32,13 +33,26 @@ def baseline_presets() -> list[str]:
 
 
 def is_baseline_preset(name: str) -> bool:
-    return str(name) in baseline_presets()
+    """A baseline preset name, or a JSON file with ``"family": "deepsc"``."""
+    if str(name) in baseline_presets():
+        return True
+    p = Path(str(name))
+    if p.suffix != ".json" or not p.is_file():
+        return False
+    try:
+        return json.loads(p.read_text()).get("family") == "deepsc"
+    except (ValueError, AttributeError):
+        return False
 
 
 def load_baseline_config(name: str) -> DeepSCConfig:
-    if not is_baseline_preset(name):
-        raise ValueError(f"unknown baseline preset {name!r}; valid: {', '.join(baseline_presets())}")
-    return DeepSCConfig.from_json(BASELINE_DIR / f"{name}.json")
+    """A preset name (``configs/<name>.json``) or a path to a baseline JSON config."""
+    if str(name) in baseline_presets():
+        return DeepSCConfig.from_json(BASELINE_DIR / f"{name}.json")
+    if is_baseline_preset(name):
+        return DeepSCConfig.from_json(name)
+    raise ValueError(f"unknown baseline preset {name!r}; valid: {', '.join(baseline_presets())} "
+                     "(or a JSON config with \"family\": \"deepsc\")")
 
 
 def default_answers(task: str) -> list[str]:
