@@ -42,7 +42,7 @@ from simulations import snr_sweep
 from simulations.plot import load_results, plot_panels, save_figure
 from simulations.results import atomic_write_text
 
-__all__ = ["Curve", "Experiment", "EXPERIMENTS", "main", "run_experiment"]
+__all__ = ["Curve", "Experiment", "EXPERIMENTS", "main", "run_experiment", "draw", "table_markdown"]
 
 CHANNELS = ("awgn", "rayleigh")
 SNR_GRID = ("-5:20:5",)
@@ -147,22 +147,32 @@ def run_experiment(exp: Experiment, *, out_dir: Path, max_samples: int, batch_si
         {"experiment": exp.name, "title": exp.title, "max_samples": max_samples, "seed": seed,
          "snr": grid, "curves": commands}, indent=1) + "\n")
     if exp.kind == "table":
-        fig = _table(data, exp, out_dir)
-    elif exp.kind == "uses":
-        fig = _uses_figure(data, exp.title)
-    else:
-        fig = plot_panels(data, panel_keys=exp.panels, title=exp.title)
-    png = save_figure(fig, out_dir / f"{exp.name}.png")
+        atomic_write_text(out_dir / f"{exp.name}.md", table_markdown(exp, data))
+    png = save_figure(draw(exp, data), out_dir / f"{exp.name}.png")
     return csv, png
 
 
-def _table(data: pd.DataFrame, exp: Experiment, out_dir: Path) -> Figure:
-    """Markdown table ``<name>.md`` (accuracy [95% CI]) and a bar chart with CI whiskers."""
+def draw(exp: Experiment, data: pd.DataFrame) -> Figure:
+    """The figure of ``exp`` from its assembled rows (also used by ``notebooks/figures.ipynb``)."""
+    if exp.kind == "table":
+        return _table_figure(data, exp)
+    if exp.kind == "uses":
+        return _uses_figure(data, exp.title)
+    return plot_panels(data, panel_keys=exp.panels, title=exp.title)
+
+
+def _table_rows(exp: Experiment, data: pd.DataFrame):
     acc = data[data["metric"] == "accuracy"]
     systems = list(dict.fromkeys(c.system for c in exp.curves))
     sets = list(dict.fromkeys(f"{c.dataset} ({c.split})" for c in exp.curves))
     acc = acc.assign(set=acc["dataset"] + " (" + acc["dataset"].map(
         {c.dataset: c.split for c in exp.curves}) + ")")
+    return acc, systems, sets
+
+
+def table_markdown(exp: Experiment, data: pd.DataFrame) -> str:
+    """``| system | dataset (split) ... |`` with accuracy % [95% CI] per cell."""
+    acc, systems, sets = _table_rows(exp, data)
     lines = ["| system | " + " | ".join(sets) + " |", "|---" * (len(sets) + 1) + "|"]
     for s in systems:
         cells = []
@@ -171,8 +181,12 @@ def _table(data: pd.DataFrame, exp: Experiment, out_dir: Path) -> Figure:
             cells.append(f"{100 * r['value'].iloc[0]:.1f} [{100 * r['ci_low'].iloc[0]:.1f}, "
                          f"{100 * r['ci_high'].iloc[0]:.1f}]" if len(r) else "n/a")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    atomic_write_text(out_dir / f"{exp.name}.md", f"{exp.title} (accuracy %, 95% Wilson CI)\n\n"
-                      + "\n".join(lines) + "\n")
+    return f"{exp.title} (accuracy %, 95% Wilson CI)\n\n" + "\n".join(lines) + "\n"
+
+
+def _table_figure(data: pd.DataFrame, exp: Experiment) -> Figure:
+    """Grouped bars with 95% CI whiskers."""
+    acc, systems, sets = _table_rows(exp, data)
     fig = Figure(figsize=(2.2 + 2.0 * len(sets), 3.6), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()

@@ -64,3 +64,24 @@ def test_plot_panels_one_subplot_per_dataset_and_channel():
 def test_cli_rejects_unknown_experiments(capsys):
     assert figures.main(["fig99"]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_figures_notebook_redraws_from_csvs_only(tmp_path, monkeypatch):
+    import json
+    import sys
+    rows = [dict(system=s, task="vqa", dataset=d, channel=c, snr_db=x, metric="accuracy",
+                 value=0.5, ci_low=0.4, ci_high=0.6, num_samples=10, num_errors=5, num_trials=10,
+                 channel_uses_per_sample=336, seed=0, config_id="x")
+            for s in ("taichi-joint", "taichi-separate") for d in ("clevr_gen", "easy_vqa")
+            for c in ("awgn", "rayleigh") for x in (0, 5)]
+    pd.DataFrame(rows).to_csv(tmp_path / "fig12.csv", index=False)
+    nb = json.loads((Path(__file__).resolve().parents[2] / "notebooks" / "figures.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] for c in code)
+    monkeypatch.setenv("TOKCOM_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    ns: dict = {}
+    for i, cell in enumerate(code):
+        exec(compile("".join(cell["source"]), f"figures.ipynb[{i}]", "exec"), ns)
+    assert sorted(ns["data"]) == ["fig12"]
+    assert len([ax for ax in ns["figs"]["fig12"].axes if ax.get_visible()]) == 4
