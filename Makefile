@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.tokcom-installed
 SWEEP_ARGS ?=
 TEST_ARGS  ?=
 
-.PHONY: install sweep test bench clean
+.PHONY: install sweep test bench figures variants baselines clean
 
 install: $(STAMP)
 
@@ -38,6 +38,32 @@ bench: $(STAMP)
 	$(PY) -m tokcom.projector.bench
 	$(PY) -m tokcom.ban_bench
 	$(PY) -m tokcom.llm.bench
+
+# the design's experiments (python -m simulations.figures --help): results/<name>.csv/.png
+FIG_ARGS ?=
+figures: $(STAMP)
+	$(PY) -m simulations.figures all $(FIG_ARGS)
+
+# the checkpoints the experiments use (each resumable; ~2.5 CPU-hours in all on 2 cores).
+# variants: the connector (BAN/projector) retrained on the shipped towers and LM, then SFT;
+# taichi-joint / taichi-separate continue taichi-vlm with joint (2) or separate (2sep) coding.
+TRAIN := $(PY) -m tokcom.train --seed 0
+variants: $(STAMP)
+	$(TRAIN) --preset tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-vlm
+	$(TRAIN) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2 --out checkpoints/variants/taichi-joint
+	$(TRAIN) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --out checkpoints/variants/taichi-separate
+	$(TRAIN) --preset tiny-noban --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-noban-vlm
+	$(TRAIN) --preset tiny-mlp --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-mlp-vlm
+	$(TRAIN) --preset mobilevlm-tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b,2 --steps 1a=600,1b=300 --out checkpoints/variants/mobilevlm
+
+# the DeepSC family: end to end over the channel, TaiChi's stage-2 budget (1200 steps x 32)
+VQA_MIX := clevr_gen:0.5,easy_vqa:0.25
+baselines: $(STAMP)
+	$(TRAIN) --stages e2e --preset deepsc --mix synthetic_sentiment:1 --out checkpoints/baselines/deepsc
+	$(TRAIN) --stages e2e --preset t-deepsc-classify --mix synthetic_sentiment:1 --out checkpoints/baselines/t-deepsc-classify
+	$(TRAIN) --stages e2e --preset t-deepsc-vqa --mix $(VQA_MIX) --out checkpoints/baselines/t-deepsc-vqa
+	$(TRAIN) --stages e2e --preset deepsc-vqa --mix $(VQA_MIX) --out checkpoints/baselines/deepsc-vqa
+	$(TRAIN) --stages e2e --preset u-deepsc --out checkpoints/baselines/u-deepsc
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -8,7 +8,12 @@ tokens x symbols_per_token (plus the channel's pilots).
 
 The decoder sees the equalised symbols and their effective noise variance
 per symbol (both from :func:`channels.equalize` on the receiver's CSI) and
-maps them back to D-dimensional token states. ``IdentityCoding`` sends the
+maps them back to D-dimensional token states. Its noise feature is floored at
+``noise_floor``: a trained checkpoint sets it to N0 at the top of its training
+SNR range, so an SNR above that range (or the error-free channel, N0 = 0)
+looks like the cleanest condition the decoder was trained on. Measured on the
+shipped checkpoint, error-free: synthetic-sentiment val 54.8% -> 76.0%,
+easy-VQA 64.8% -> 68.0%, CLEVR-style 40.0% -> 40.8% (floor 20 dB vs 40 dB). ``IdentityCoding`` sends the
 state's 2k reals as k complex symbols unchanged (no power normalisation): a
 reference for parity tests over the error-free channel only.
 """
@@ -19,7 +24,8 @@ from torch import nn
 
 from channels.snr import complex_to_real, normalize_power, real_to_complex
 
-__all__ = ["ChannelEncoder", "ChannelDecoder", "IdentityEncoder", "IdentityDecoder"]
+__all__ = ["ChannelEncoder", "ChannelDecoder", "IdentityEncoder", "IdentityDecoder",
+           "set_noise_floor_from_policy"]
 
 
 class ChannelEncoder(nn.Module):
@@ -49,10 +55,15 @@ class ChannelEncoder(nn.Module):
 class ChannelDecoder(nn.Module):
     """Equalised symbols (B, P * spt) + effective noise (same shape) -> token states (B, P, D)."""
 
-    def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None) -> None:
+    #: default floor of the noise feature (40 dB); checkpoints set the top of their training range
+    DEFAULT_NOISE_FLOOR = 1e-4
+
+    def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None,
+                 noise_floor: float = DEFAULT_NOISE_FLOOR) -> None:
         super().__init__()
         hidden = hidden or dim
         self.symbols_per_token = int(symbols_per_token)
+        self.noise_floor = float(noise_floor)
         # per symbol: Re, Im, and log10 of the effective noise (tells the decoder how much to trust it)
         self.net = nn.Sequential(nn.Linear(3 * symbols_per_token, hidden), nn.GELU(),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim))
@@ -61,9 +72,10 @@ class ChannelDecoder(nn.Module):
         lead = x_hat.shape[:-1]
         spt = self.symbols_per_token
         re_im = complex_to_real(x_hat).reshape(*lead, -1, spt, 2)                 # (B, P, spt, 2)
-        # floor at 40 dB: cleaner symbols (the error-free channel, no = 0) look like 40 dB
-        # instead of an out-of-range feature the decoder never saw in training
-        noise = torch.log10(no_eff.clamp_min(1e-4)).reshape(*lead, -1, spt, 1)   # (B, P, spt, 1)
+        # cleaner symbols than the floor (the error-free channel has no = 0) look like the floor
+        # instead of a feature the decoder never saw in training; load_checkpoint sets the floor
+        # to N0 at the top of the training SNR range (see set_noise_floor_from_policy)
+        noise = torch.log10(no_eff.clamp_min(self.noise_floor)).reshape(*lead, -1, spt, 1)
         feats = torch.cat([re_im, noise.to(re_im.dtype)], -1).flatten(-2)         # (B, P, 3 spt)
         return self.net(feats)
 
@@ -92,3 +104,19 @@ class IdentityDecoder(nn.Module):
 
     def forward(self, x_hat: torch.Tensor, no_eff: torch.Tensor) -> torch.Tensor:
         return complex_to_real(x_hat).reshape(*x_hat.shape[:-1], -1, self.dim)
+
+
+def set_noise_floor_from_policy(model: nn.Module, snr_policy: dict | None) -> float | None:
+    """Floor every :class:`ChannelDecoder` of ``model`` at N0 of the policy's top training SNR.
+
+    ``snr_policy``: the ``meta.json`` record ``{"snr_db_uniform": [lo, hi], ...}``.
+    Returns the floor in dB (``None`` when there is no policy: the default stays).
+    """
+    from channels.snr import snr_db_to_no
+    if not snr_policy or "snr_db_uniform" not in snr_policy:
+        return None
+    top = float(snr_policy["snr_db_uniform"][1])
+    for m in model.modules():
+        if isinstance(m, ChannelDecoder):
+            m.noise_floor = float(snr_db_to_no(top))
+    return top

@@ -27,6 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .channel_coding import set_noise_floor_from_policy
 from .config import TaiChiConfig
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "stored_state", "load_pretrained_parts",
@@ -141,6 +142,7 @@ def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu"):
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}, "
                          f"shape mismatch {[(k, tuple(stored[k].shape), tuple(expected[k].shape)) for k in shapes[:5]]}")
     model.load_state_dict(stored, strict=False)
+    set_noise_floor_from_policy(model, read_meta(path).get("snr_policy"))
     return model.to(device), tokenizer, cfg
 
 

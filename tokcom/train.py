@@ -35,6 +35,7 @@ import channels
 from channels.rng import make_generator
 
 from .baselines import DeepSC, create_baseline, is_baseline_preset
+from .channel_coding import set_noise_floor_from_policy
 from .checkpoint import load_checkpoint_tokenizer, load_pretrained_parts, save_checkpoint
 from .collate import collate
 from .factory import create_taichi
@@ -256,6 +257,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         bar.close()
     logf.close()
     from simulations.systems.taichi import eval_dataset
+    set_noise_floor_from_policy(model, {"snr_db_uniform": list(snr_range)})  # as loading does
     held = {n: eval_dataset(n, "test", 1000) for n, _ in mix}
     acc = evaluate(model, tok, cfg, held, eval_examples, device)
     meta = {"stages": stages, "steps": {s: steps[s] for s in stages}, "seed": seed,

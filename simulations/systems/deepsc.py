@@ -59,7 +59,9 @@ class DeepSCSystem(AnswerSystem):
         c = self.model.cfg
         return {"name": self.name, "preset": c.name, "task": self.task, "dataset": self.dataset,
                 "eval_size": len(self.data), "symbols_per_token": c.symbols_per_token[self.task],
-                "tokens_per_sample": self.model.num_tokens(self.task), **self._extra}
+                "tokens_per_sample": self.model.num_tokens(self.task), 
+                "decoder_noise_floor": getattr(self.model.channel_decoder, "noise_floor", None),
+                **self._extra}
 
 
 def build_deepsc_system(name: str, *, checkpoint: str | None = None, dataset: str | None = None,

@@ -63,7 +63,9 @@ class TaiChiSystem(AnswerSystem):
         return {"name": self.name, "preset": self.cfg.name, "task": self.task,
                 "dataset": self.dataset, "eval_size": len(self.data),
                 "symbols_per_token": self.model.channel_encoder.symbols_per_token,
-                "max_prompt_tokens": self.cfg.max_prompt_tokens, **self._extra}
+                "max_prompt_tokens": self.cfg.max_prompt_tokens, 
+                "decoder_noise_floor": getattr(self.model.channel_decoder, "noise_floor", None),
+                **self._extra}
 
 
 def eval_dataset(name: str, split: str, num_examples: int, root: str | None = None,
