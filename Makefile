@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.tokcom-installed
 SWEEP_ARGS ?=
 TEST_ARGS  ?=
 
-.PHONY: install sweep test bench figures variants baselines clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped clean
 
 install: $(STAMP)
 
@@ -38,6 +38,17 @@ bench: $(STAMP)
 	$(PY) -m tokcom.projector.bench
 	$(PY) -m tokcom.ban_bench
 	$(PY) -m tokcom.llm.bench
+
+# the shipped checkpoint's held-out figures in the README (results/taichi_*.csv)
+EVAL := $(PY) -m simulations.snr_sweep --system taichi --no-progress --batch-size 100
+eval-shipped: $(STAMP)
+	for d in clevr_gen easy_vqa; do \
+		$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi_$${d}_none.csv; \
+		for c in awgn rayleigh; do \
+			$(EVAL) --channel $$c --snr -5:25:5 --max-samples 500 --dataset $$d --out results/taichi_$${d}_$$c.csv; \
+		done; done
+	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --out results/taichi_sentiment_test_none.csv
+	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/taichi_sentiment_val_none.csv
 
 # the design's experiments (python -m simulations.figures --help): results/<name>.csv/.png
 FIG_ARGS ?=

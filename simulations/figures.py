@@ -17,11 +17,12 @@ name                    what it draws (``results/<name>.csv`` + ``results/<name>
 ======================  ======================================================================
 
 Every curve is one run of :mod:`simulations.snr_sweep` (same engine, seeds,
-stopping rule and CIs) written to ``results/curves/<curve>.csv``; curves are
+stopping rule and CIs) written to ``results/curves/<curve>_n<max-samples>.csv``; curves are
 shared between figures and resume after a kill. The figure files are then
 assembled from those CSVs only. ``--max-samples`` sets the Monte-Carlo budget
-per SNR point (default 200 questions: a 95% Wilson half-width of at most 7
-points); the command line of every curve is in its JSON sidecar.
+per SNR point (default 200 questions, a 95% Wilson half-width of at most 7
+points; ``table3`` 1000); the command line of every curve is in the JSON
+sidecar ``results/<name>.json``.
 """
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ class Experiment:
     kind: str = "snr"                    # snr | table | uses
     snr: tuple[str, ...] = SNR_GRID
     panels: tuple[str, ...] = field(default=("dataset", "channel"))
+    max_samples: int = 200               # questions per SNR point unless --max-samples says
 
 
 def _grid(systems_by_task: dict[str, tuple[str, ...]], sets: list[tuple[str, str, str]],
@@ -110,7 +112,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         _grid({"vqa": ("taichi-vlm", "taichi-mlp", "taichi-noban"),
                "classify": ("taichi-vlm", "taichi-mlp", "taichi-noban")},
               _VQA + [("synthetic_sentiment", "val", "classify")], channels=("none",)),
-        kind="table", snr=("0",)),
+        kind="table", snr=("0",), max_samples=1000),
     "channel_uses": Experiment(
         "channel_uses", "Accuracy vs channel uses per sample (easy-VQA, AWGN)",
         tuple(Curve(s, "easy_vqa", "test", "awgn") for s in
@@ -122,15 +124,16 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
-def run_experiment(exp: Experiment, *, out_dir: Path, max_samples: int, batch_size: int,
+def run_experiment(exp: Experiment, *, out_dir: Path, max_samples: int | None, batch_size: int,
                    seed: int, device: str, snr: list[str] | None = None,
                    progress: bool = True) -> tuple[Path, Path]:
     """Run (or resume) every curve of ``exp``; write ``<out_dir>/<name>.csv`` and ``.png``."""
     grid = list(snr or exp.snr)
+    max_samples = max_samples or exp.max_samples
     curve_dir = out_dir / "curves"
     frames, commands = [], {}
     for c in tqdm(exp.curves, desc=exp.name, disable=not progress, dynamic_ncols=True):
-        out = curve_dir / f"{c.key}.csv"
+        out = curve_dir / f"{c.key}_n{max_samples}.csv"      # budgets never share a file
         argv = c.argv(grid, out, max_samples, batch_size, seed, device)
         rc = snr_sweep.main(argv)
         if rc != 0:
@@ -251,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="+", metavar="NAME",
                    help=f"experiments to run: {', '.join(EXPERIMENTS)}, or all")
-    p.add_argument("--max-samples", type=int, default=200,
-                   help="questions per SNR point (Monte-Carlo budget; default 200)")
+    p.add_argument("--max-samples", type=int, default=None,
+                   help="questions per SNR point (Monte-Carlo budget; default 200, table3 1000)")
     p.add_argument("--batch-size", type=int, default=100, help="questions per batch (default 100)")
     p.add_argument("--snr", nargs="+", default=None, metavar="DB",
                    help="override the SNR grid in dB (values or start:stop:step)")
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = [n for n in names if n not in EXPERIMENTS]
         if bad:
             raise ValueError(f"unknown experiment(s) {bad}; valid: {', '.join(EXPERIMENTS)}, all")
-        if ns.max_samples < 1 or ns.batch_size < 1:
+        if (ns.max_samples is not None and ns.max_samples < 1) or ns.batch_size < 1:
             raise ValueError("--max-samples and --batch-size must be >= 1")
         if ns.snr is not None:
             snr_sweep.parse_snr(ns.snr)
