@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,7 @@ class Curve:
 
     @property
     def key(self) -> str:
-        extra = "".join(f"_{f.lstrip('-')}" for f in self.flags)
+        extra = "".join("_" + re.sub(r"[^A-Za-z0-9.=-]+", "-", f.lstrip("-")) for f in self.flags)
         return f"{self.system}_{self.dataset}-{self.split}_{self.channel}{extra}"
 
     def argv(self, snr: list[str], out: Path, max_samples: int, batch_size: int, seed: int,

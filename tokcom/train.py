@@ -35,7 +35,7 @@ import channels
 from channels.rng import make_generator
 
 from .baselines import DeepSC, create_baseline, is_baseline_preset
-from .channel_coding import set_noise_floor_from_policy
+from .channel_coding import ChannelDecoder, ChannelEncoder, set_noise_floor_from_policy
 from .checkpoint import load_checkpoint_tokenizer, load_pretrained_parts, save_checkpoint
 from .collate import collate
 from .factory import create_taichi
@@ -164,7 +164,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           lr: dict[str, float], seed: int, mix: list[tuple[str, float]], snr_range: tuple[float, float],
           channel_names: list[str], device: torch.device, save_every: int, num_images: int,
           num_sentences: int, init: str | None, eval_examples: int,
-          pretrained: str | None = None, progress: bool = True) -> Path:
+          pretrained: str | None = None, symbols_per_token: int | None = None,
+          progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
     torch.manual_seed(seed)
@@ -182,6 +183,15 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         load_pretrained_parts(model, pretrained)
     else:
         model, tok, cfg = create_taichi(preset, device=device)
+    if symbols_per_token is not None and symbols_per_token != getattr(cfg, "symbols_per_token", None):
+        if isinstance(model, DeepSC) or not set(stages) & {"2", "2sep"}:
+            raise ValueError("--symbols-per-token needs a TaiChi model and a stage that trains the "
+                             "codec (2 or 2sep)")
+        cfg.symbols_per_token = int(symbols_per_token)   # a fresh codec at the new bandwidth
+        d = model.llm.lm.config.hidden_size
+        hidden = cfg.channel_hidden or d
+        model.channel_encoder = ChannelEncoder(d, cfg.symbols_per_token, hidden).to(device)
+        model.channel_decoder = ChannelDecoder(d, cfg.symbols_per_token, hidden).to(device)
     sets = _train_sets(mix, num_images, num_sentences, seed)
     if isinstance(model, DeepSC):
         foreign = [n for n, _w, ds in sets if ds[0].task not in cfg.tasks]
@@ -266,7 +276,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                                                 "channels": channel_names, "per": "example SNR, batch channel"},
             "train_minutes": round((time.time() - t0) / 60, 1),
             "error_free_accuracy_quick": acc, "preset": preset, "init": init,
-            "pretrained_parts_from": pretrained}
+            "pretrained_parts_from": pretrained,
+            "symbols_per_token": getattr(cfg, "symbols_per_token", None)}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -290,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pretrained", default=None,
                    help="take the vision towers and LM base weights from this checkpoint; the "
                         "preset's connector (BAN, projector) and channel codec start fresh")
+    p.add_argument("--symbols-per-token", type=int, default=None,
+                   help="channel uses per transmitted token: replaces the codec with a fresh one of "
+                        "this bandwidth (stages 2/2sep; e.g. a 2sep codec at another budget)")
     p.add_argument("--out", required=True, help="output folder (checkpoint, state/, train_log.csv)")
     p.add_argument("--stages", default="0,1a,1b,2", help=f"comma list from {', '.join(STAGES)}")
     p.add_argument("--steps", default=None, help="per-stage steps, e.g. 0=3000,2=1500")
@@ -323,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                     snr_range=(lo, hi), channel_names=[c for c in ns.channels.split(",") if c],
                     device=torch.device(ns.device), save_every=ns.save_every,
                     num_images=ns.num_images, num_sentences=ns.num_sentences, init=ns.init,
-                    pretrained=ns.pretrained,
+                    pretrained=ns.pretrained, symbols_per_token=ns.symbols_per_token,
                     eval_examples=ns.eval_examples, progress=not ns.no_progress)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)

@@ -63,3 +63,19 @@ def test_bad_arguments():
         parse_mix("a:0")
     assert main(["--out", "/tmp/x", "--stages", "3"]) == 2
     assert main(["--out", "/tmp/x", "--snr-range", "5,nan"]) == 2
+
+
+def test_separate_codec_at_another_bandwidth(tmp_path, cfg_path):
+    from tokcom.checkpoint import load_checkpoint
+    vlm = tmp_path / "vlm"
+    assert main(["--preset", cfg_path, "--out", str(vlm), "--stages", "1a", "--steps", "1a=1",
+                 *ARGS]) == 0
+    out = tmp_path / "s2"
+    assert main(["--preset", cfg_path, "--init", str(vlm), "--out", str(out), "--stages", "2sep",
+                 "--steps", "2sep=2", "--symbols-per-token", "2", *ARGS]) == 0
+    model, _, cfg = load_checkpoint(out)
+    assert cfg.symbols_per_token == 2 and model.channel_encoder.symbols_per_token == 2
+    assert model.symbols_per_sample(128) == 256
+    # a stage without the codec cannot change its bandwidth
+    assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), "--stages", "1a",
+                 "--steps", "1a=1", "--symbols-per-token", "2", *ARGS]) == 2
