@@ -65,6 +65,7 @@ variants: $(STAMP)
 	$(TRAIN) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --out checkpoints/variants/taichi-separate
 	$(TRAIN) --preset tiny-noban --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-noban-vlm
 	$(TRAIN) --preset tiny-mlp --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-mlp-vlm
+	for k in 1 8 2; do $(TRAIN) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --symbols-per-token $$k --out checkpoints/variants/taichi-separate-s$$k; done
 	$(TRAIN) --preset mobilevlm-tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b,2 --steps 1a=600,1b=300 --out checkpoints/variants/mobilevlm
 
 # the DeepSC family: end to end over the channel, TaiChi's stage-2 budget (1200 steps x 32)

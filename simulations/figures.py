@@ -12,8 +12,9 @@ name                    what it draws (``results/<name>.csv`` + ``results/<name>
 ``fig12``               joint vs separate VLM-channel coding from the same SFT checkpoint
 ``table3``              error-free accuracy of TaiChi, w/o KAN (MLP), w/o BAN, with 95% CIs
 ``channel_uses``        accuracy vs channel uses per sample at fixed SNRs (bandwidth
-                        efficiency): the token systems vs JPEG+LDPC+QAM (``bits-taichi``)
-                        at several source/channel budgets
+                        efficiency): the token systems, TaiChi with separately trained
+                        codecs at 1, 2, 4, 8 symbols per token, and JPEG+LDPC+QAM
+                        (``bits-taichi``) at several source/channel budgets
 ======================  ======================================================================
 
 Every curve is one run of :mod:`simulations.snr_sweep` (same engine, seeds,
@@ -117,7 +118,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "channel_uses": Experiment(
         "channel_uses", "Accuracy vs channel uses per sample (easy-VQA, AWGN)",
         tuple(Curve(s, "easy_vqa", "test", "awgn") for s in
-              ("taichi", "mobilevlm", "u-deepsc", "t-deepsc", "deepsc-vqa"))
+              ("taichi", "mobilevlm", "u-deepsc", "t-deepsc", "deepsc-vqa", "taichi-separate"))
+        + tuple(Curve("taichi-separate", "easy_vqa", "test", "awgn",
+                      ("--checkpoint", f"checkpoints/variants/taichi-separate-s{k}")) for k in (1, 2, 8))
         + tuple(Curve("bits-taichi", "easy_vqa", "test", "awgn",
                       ("--modulation", m, "--image-bytes", str(b)))
                 for m in ("16qam", "qpsk") for b in (1024, 1536)),
@@ -231,7 +234,8 @@ def _uses_figure(data: pd.DataFrame, title: str) -> Figure:
                 continue
             x, y = r["channel_uses_per_sample"].to_numpy(), r["value"].to_numpy()
             ax.errorbar(x, y, yerr=[y - r["ci_low"].to_numpy(), r["ci_high"].to_numpy() - y],
-                        marker=markers[s], linestyle="none", capsize=3, label=s)
+                        marker=markers[s], linestyle="-" if len(r) > 1 else "none", capsize=3,
+                        label=s)
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.margins(x=0.15)
