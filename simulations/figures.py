@@ -168,25 +168,37 @@ def draw(exp: Experiment, data: pd.DataFrame) -> Figure:
     return plot_panels(data, panel_keys=exp.panels, title=exp.title)
 
 
+_SUBSETS = {"accuracy": "", "accuracy_hr": ", HR-only questions", "accuracy_lr": ", other questions"}
+
+
 def _table_rows(exp: Experiment, data: pd.DataFrame):
-    acc = data[data["metric"] == "accuracy"]
+    """Accuracy rows labelled by column (dataset (split)[, question subset]), systems, columns."""
+    split = {c.dataset: c.split for c in exp.curves}
+    acc = data[data["metric"].isin(list(_SUBSETS))]
+    acc = acc.assign(set=acc["dataset"] + " (" + acc["dataset"].map(split) + ")"
+                     + acc["metric"].map(_SUBSETS))
     systems = list(dict.fromkeys(c.system for c in exp.curves))
-    sets = list(dict.fromkeys(f"{c.dataset} ({c.split})" for c in exp.curves))
-    acc = acc.assign(set=acc["dataset"] + " (" + acc["dataset"].map(
-        {c.dataset: c.split for c in exp.curves}) + ")")
-    return acc, systems, sets
+    cols = []
+    for c in dict.fromkeys(f"{c.dataset} ({c.split})" for c in exp.curves):
+        cols += [c + sub for sub in _SUBSETS.values() if (acc["set"] == c + sub).any()]
+    return acc, systems, cols
+
+
+def _cell(acc: pd.DataFrame, system: str, col: str):
+    r = acc[(acc["system"] == system) & (acc["set"] == col)]
+    return (r["value"].iloc[0], r["ci_low"].iloc[0], r["ci_high"].iloc[0]) if len(r) else None
 
 
 def table_markdown(exp: Experiment, data: pd.DataFrame) -> str:
-    """``| system | dataset (split) ... |`` with accuracy % [95% CI] per cell."""
-    acc, systems, sets = _table_rows(exp, data)
-    lines = ["| system | " + " | ".join(sets) + " |", "|---" * (len(sets) + 1) + "|"]
+    """``| system | dataset (split) ... |`` with accuracy % [95% CI] per cell; CLEVR-style data
+    also split into the questions that need the HR image and the others."""
+    acc, systems, cols = _table_rows(exp, data)
+    lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for s in systems:
         cells = []
-        for d in sets:
-            r = acc[(acc["system"] == s) & (acc["set"] == d)]
-            cells.append(f"{100 * r['value'].iloc[0]:.1f} [{100 * r['ci_low'].iloc[0]:.1f}, "
-                         f"{100 * r['ci_high'].iloc[0]:.1f}]" if len(r) else "n/a")
+        for col in cols:
+            c = _cell(acc, s, col)
+            cells.append(f"{100 * c[0]:.1f} [{100 * c[1]:.1f}, {100 * c[2]:.1f}]" if c else "n/a")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return f"{exp.title} (accuracy %, 95% Wilson CI)\n\n" + "\n".join(lines) + "\n"
 
@@ -194,21 +206,17 @@ def table_markdown(exp: Experiment, data: pd.DataFrame) -> str:
 def _table_figure(data: pd.DataFrame, exp: Experiment) -> Figure:
     """Grouped bars with 95% CI whiskers."""
     acc, systems, sets = _table_rows(exp, data)
-    fig = Figure(figsize=(2.2 + 2.0 * len(sets), 3.6), layout="constrained")
+    fig = Figure(figsize=(2.2 + 1.9 * len(sets), 4.0), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     w = 0.8 / max(1, len(systems))
     for i, s in enumerate(systems):
-        ys, lo, hi = [], [], []
-        for d in sets:
-            r = acc[(acc["system"] == s) & (acc["set"] == d)]
-            v = r["value"].iloc[0] if len(r) else np.nan
-            ys.append(v)
-            lo.append(v - r["ci_low"].iloc[0] if len(r) else 0)
-            hi.append(r["ci_high"].iloc[0] - v if len(r) else 0)
-        ax.bar(np.arange(len(sets)) + (i - (len(systems) - 1) / 2) * w, ys, w, yerr=[lo, hi],
+        cells = [_cell(acc, s, d) or (np.nan, np.nan, np.nan) for d in sets]
+        ys = np.array([c[0] for c in cells])
+        err = np.nan_to_num([[c[0] - c[1] for c in cells], [c[2] - c[0] for c in cells]])
+        ax.bar(np.arange(len(sets)) + (i - (len(systems) - 1) / 2) * w, ys, w, yerr=err,
                capsize=3, label=s)
-    ax.set_xticks(np.arange(len(sets)), sets, fontsize=9)
+    ax.set_xticks(np.arange(len(sets)), [t.replace(" (", "\n(") for t in sets], fontsize=8)
     ax.set_ylabel("Accuracy (error-free channel)")
     ax.set_ylim(0, 1)
     ax.grid(True, axis="y", alpha=0.4)

@@ -4,7 +4,10 @@
 baselines share behind the engine contract: examples are drawn uniformly
 with replacement from the evaluation split by the batch's data generator;
 the receiver's answers for every SNR point are scored by exact match after
-:func:`tokcom.tasks.normalize_answer`. A subclass supplies ``collate``
+:func:`tokcom.tasks.normalize_answer`. On CLEVR-style data, whose questions say
+whether they need the high-resolution image (pattern questions), the
+accuracy on those and on the rest is reported too (``accuracy_hr``,
+``accuracy_lr``): the dual tokenizer's claim lives there. A subclass supplies ``collate``
 (examples -> batch), ``transmit`` and ``answers`` (channel output with its
 leading dims flattened -> answer strings).
 """
@@ -50,15 +53,19 @@ class AnswerSystem(abc.ABC):
         describe_extra: provenance for the results sidecar (checkpoint, hashes).
     """
 
-    metrics = ("accuracy",)
-
     def __init__(self, dataset, *, dataset_name: str, name: str,
                  device: torch.device | str = "cpu", describe_extra: dict | None = None) -> None:
         if len(dataset) == 0:
             raise ValueError("the evaluation dataset is empty")
         self.data = dataset
         self.name, self.dataset = name, dataset_name     # ``dataset``: the name in result rows
-        self.task = dataset[0].task
+        first = dataset[0]
+        self.task = first.task
+        # CLEVR-style questions say whether they need the high-resolution image: report the
+        # accuracy on those (``accuracy_hr``) and on the others (``accuracy_lr``) as well
+        self.split_by_resolution = "needs_hr" in (first.meta or {})
+        self.metrics = ("accuracy", "accuracy_hr", "accuracy_lr") if self.split_by_resolution \
+            else ("accuracy",)
         self.device = torch.device(device)
         self._extra = describe_extra or {}
 
@@ -73,7 +80,11 @@ class AnswerSystem(abc.ABC):
     def sample(self, batch_size: int, generator: torch.Generator) -> dict:
         idx = torch.randint(len(self.data), (batch_size,), generator=generator,
                             device=generator.device).tolist()
-        return self.collate([self.data[i] for i in idx])
+        examples = [self.data[i] for i in idx]
+        batch = self.collate(examples)
+        if self.split_by_resolution:     # scoring metadata; the receiver never reads it
+            batch["needs_hr"] = [bool(e.meta.get("needs_hr")) for e in examples]
+        return batch
 
     def receive(self, out: ChannelOutput, batch: dict) -> list[list[str]]:
         """Answers per SNR point, from ``out`` and the receiver's weights."""
@@ -83,5 +94,11 @@ class AnswerSystem(abc.ABC):
 
     def score(self, estimate: list[list[str]], batch: dict) -> dict[str, Tally]:
         gold = batch["answers"]
-        wrong = [sum(not exact_match(p, g) for p, g in zip(preds, gold)) for preds in estimate]
-        return {"accuracy": Tally(torch.tensor(wrong), len(gold), kind="accuracy")}
+        wrong = torch.tensor([[not exact_match(p, g) for p, g in zip(preds, gold)]
+                              for preds in estimate], dtype=torch.long).reshape(len(estimate), len(gold))
+        out = {"accuracy": Tally(wrong.sum(-1), len(gold), kind="accuracy")}
+        if self.split_by_resolution:
+            hr = torch.tensor(batch["needs_hr"], dtype=torch.bool)
+            out["accuracy_hr"] = Tally(wrong[:, hr].sum(-1), int(hr.sum()), kind="accuracy")
+            out["accuracy_lr"] = Tally(wrong[:, ~hr].sum(-1), int((~hr).sum()), kind="accuracy")
+        return out

@@ -147,7 +147,8 @@ class BitsTaiChiSystem(AnswerSystem):
         return {"name": self.name, "task": self.task, "dataset": self.dataset,
                 "eval_size": len(self.data), "image_bytes": self.image_bytes,
                 "question_bytes": self.question_bytes, "blocks_per_sample": self.num_blocks,
-                "bits": self.bits.describe(), **self._extra}
+                "bits": self.bits.describe(),
+                **({"metrics": list(self.metrics)} if self.split_by_resolution else {}), **self._extra}
 
 
 def build_bits_taichi_system(*, checkpoint: str | None = None, dataset: str | None = None,

@@ -61,6 +61,7 @@ class DeepSCSystem(AnswerSystem):
                 "eval_size": len(self.data), "symbols_per_token": c.symbols_per_token[self.task],
                 "tokens_per_sample": self.model.num_tokens(self.task), 
                 "decoder_noise_floor": getattr(self.model.channel_decoder, "noise_floor", None),
+                **({"metrics": list(self.metrics)} if self.split_by_resolution else {}),
                 **self._extra}
 
 

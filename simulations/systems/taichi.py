@@ -65,6 +65,7 @@ class TaiChiSystem(AnswerSystem):
                 "symbols_per_token": self.model.channel_encoder.symbols_per_token,
                 "max_prompt_tokens": self.cfg.max_prompt_tokens, 
                 "decoder_noise_floor": getattr(self.model.channel_decoder, "noise_floor", None),
+                **({"metrics": list(self.metrics)} if self.split_by_resolution else {}),
                 **self._extra}
 
 
