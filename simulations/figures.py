@@ -22,7 +22,8 @@ stopping rule and CIs) written to ``results/curves/<curve>_n<max-samples>.csv``;
 shared between figures and resume after a kill. The figure files are then
 assembled from those CSVs only. ``--max-samples`` sets the Monte-Carlo budget
 per SNR point (default 200 questions, a 95% Wilson half-width of at most 7
-points; ``table3`` 1000); the command line of every curve is in the JSON
+points; ``table3`` 5000 from 5000 generated questions, so that the ~1100
+questions that need the HR image decide the ablation); the command line of every curve is in the JSON
 sidecar ``results/<name>.json``.
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ from simulations.results import atomic_write_text
 __all__ = ["Curve", "Experiment", "EXPERIMENTS", "main", "run_experiment", "draw", "table_markdown"]
 
 CHANNELS = ("awgn", "rayleigh")
+GENERATED = ("clevr_gen", "clevr_gen_cogent", "synthetic_sentiment")
 SNR_GRID = ("-5:20:5",)
 
 
@@ -68,7 +70,10 @@ class Curve:
 
     def argv(self, snr: list[str], out: Path, max_samples: int, batch_size: int, seed: int,
              device: str) -> list[str]:
-        return ["--system", self.system, "--dataset", self.dataset, "--split", self.split,
+        # generated sets hold at least as many questions as a point draws (no repeats to speak of)
+        size = (["--num-examples", str(max(500, max_samples))]
+                if self.dataset in GENERATED and max_samples > 500 else [])
+        return ["--system", self.system, "--dataset", self.dataset, "--split", self.split, *size,
                 "--channel", self.channel, "--snr", *snr, "--max-samples", str(max_samples),
                 "--batch-size", str(batch_size), "--seed", str(seed), "--device", device,
                 "--out", str(out), "--no-plot", "--no-progress", *self.flags]
@@ -114,7 +119,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         _grid({"vqa": ("taichi-vlm", "taichi-mlp", "taichi-noban"),
                "classify": ("taichi-vlm", "taichi-mlp", "taichi-noban")},
               _VQA + [("synthetic_sentiment", "val", "classify")], channels=("none",)),
-        kind="table", snr=("0",), max_samples=1000),
+        kind="table", snr=("0",), max_samples=5000),
     "channel_uses": Experiment(
         "channel_uses", "Accuracy vs channel uses per sample (easy-VQA, AWGN)",
         tuple(Curve(s, "easy_vqa", "test", "awgn") for s in
@@ -268,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="+", metavar="NAME",
                    help=f"experiments to run: {', '.join(EXPERIMENTS)}, or all")
     p.add_argument("--max-samples", type=int, default=None,
-                   help="questions per SNR point (Monte-Carlo budget; default 200, table3 1000)")
+                   help="questions per SNR point (Monte-Carlo budget; default 200, table3 5000)")
     p.add_argument("--batch-size", type=int, default=100, help="questions per batch (default 100)")
     p.add_argument("--snr", nargs="+", default=None, metavar="DB",
                    help="override the SNR grid in dB (values or start:stop:step)")
