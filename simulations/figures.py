@@ -18,13 +18,13 @@ name                    what it draws (``results/<name>.csv`` + ``results/<name>
 ======================  ======================================================================
 
 Every curve is one run of :mod:`simulations.snr_sweep` (same engine, seeds,
-stopping rule and CIs) written to ``results/curves/<curve>_n<max-samples>.csv``; curves are
-shared between figures and resume after a kill. The figure files are then
-assembled from those CSVs only. ``--max-samples`` sets the Monte-Carlo budget
-per SNR point (default 200 questions, a 95% Wilson half-width of at most 7
-points; ``table3`` 5000 from 5000 generated questions, so that the ~1100
-questions that need the HR image decide the ablation); the command line of every curve is in the JSON
-sidecar ``results/<name>.json``.
+stopping rule and CIs) written to ``results/curves/<curve>_n<max-samples>.csv``;
+curves are shared between figures and resume after a kill. The figure files
+are then assembled from those CSVs only. ``--max-samples`` sets the Monte-Carlo
+budget per SNR point (default 200 questions, a 95% Wilson half-width of at
+most 7 points; ``table3`` 5000 from 5000 generated questions, so that the
+~1100 questions that need the HR image decide the ablation); the command line
+of every curve is in the JSON sidecar ``results/<name>.json``.
 """
 from __future__ import annotations
 
