@@ -115,6 +115,8 @@ def set_noise_floor_from_policy(model: nn.Module, snr_policy: dict | None) -> fl
     from channels.snr import snr_db_to_no
     if not snr_policy or "snr_db_uniform" not in snr_policy:
         return None
+    if set(snr_policy.get("channels") or ["awgn"]) <= {"none"}:
+        return None          # trained on the error-free channel only: the default floor stays
     top = float(snr_policy["snr_db_uniform"][1])
     for m in model.modules():
         if isinstance(m, ChannelDecoder):

@@ -267,7 +267,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         bar.close()
     logf.close()
     from simulations.systems.taichi import eval_dataset
-    set_noise_floor_from_policy(model, {"snr_db_uniform": list(snr_range)})  # as loading does
+    policy = {"snr_db_uniform": list(snr_range), "channels": channel_names}
+    set_noise_floor_from_policy(model, policy)  # as loading does
     held = {n: eval_dataset(n, "test", 1000) for n, _ in mix}
     acc = evaluate(model, tok, cfg, held, eval_examples, device)
     meta = {"stages": stages, "steps": {s: steps[s] for s in stages}, "seed": seed,

@@ -28,3 +28,9 @@ def test_loading_a_checkpoint_applies_its_recorded_policy(tmp_path, small_taichi
     save_checkpoint(model, tok, cfg, tmp_path / "ck2", meta={})
     assert load_checkpoint(tmp_path / "ck2")[0].channel_decoder.noise_floor == 1e-4
     assert isinstance(model.channel_encoder, ChannelEncoder)
+
+
+def test_a_codec_trained_without_noise_keeps_the_default_floor():
+    dec = ChannelDecoder(8, 2)
+    assert set_noise_floor_from_policy(dec, {"snr_db_uniform": [-5, 20], "channels": ["none"]}) is None
+    assert dec.noise_floor == ChannelDecoder.DEFAULT_NOISE_FLOOR
