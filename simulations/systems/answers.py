@@ -24,7 +24,19 @@ from tokcom.tasks import exact_match
 
 from ..system import Tally
 
-__all__ = ["AnswerSystem", "flatten_output", "file_sha"]
+__all__ = ["AnswerSystem", "flatten_output", "file_sha", "checkpoint_label"]
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def checkpoint_label(path: str | Path) -> str:
+    """A checkpoint path for results files: repository-relative when it lies in the repository,
+    so that a results file is the same configuration in every clone (the SHA-256 names the weights)."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(_REPO).as_posix()
+    except ValueError:
+        return str(p)
 
 
 def flatten_output(out: ChannelOutput) -> ChannelOutput:

@@ -31,7 +31,7 @@ from tokcom.data.base import Example
 from tokcom.prompts import decode_answers, encode_prompts
 from tokcom.tasks import get_task
 
-from .answers import AnswerSystem, file_sha
+from .answers import AnswerSystem, checkpoint_label, file_sha
 from .bits import BitsSystem, bits_to_bytes, bytes_to_bits
 
 __all__ = ["BitsTaiChiSystem", "build_bits_taichi_system", "jpeg_bytes"]
@@ -173,7 +173,7 @@ def build_bits_taichi_system(*, checkpoint: str | None = None, dataset: str | No
         raise ValueError(f"dataset {dataset!r} is a {ds[0].task!r} dataset, not {task!r}")
     bits = BitsSystem(modulation=modulation, coding=coding, k=k, n=n, num_bp_iter=num_bp_iter,
                       equalizer=equalizer, demapping=demapping, device=device)
-    extra = {"checkpoint": str(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors")}
+    extra = {"checkpoint": checkpoint_label(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors")}
     sys_ = BitsTaiChiSystem(model, tok, cfg, ds, bits=bits, dataset_name=dataset,
                             image_bytes=image_bytes, question_bytes=question_bytes, device=device,
                             describe_extra=extra)

@@ -18,7 +18,7 @@ import torch
 from channels.base import ChannelOutput
 from tokcom.checkpoint import load_checkpoint, read_meta
 
-from .answers import AnswerSystem, file_sha
+from .answers import AnswerSystem, checkpoint_label, file_sha
 
 __all__ = ["DeepSCSystem", "build_deepsc_system", "BASELINE_CHECKPOINTS", "DEEPSC_SYSTEMS"]
 
@@ -88,7 +88,7 @@ def build_deepsc_system(name: str, *, checkpoint: str | None = None, dataset: st
                          f"--preset {ck.name} --stages e2e --out {ck})")
     model, tok, _cfg = load_checkpoint(ck, device=device)
     meta = read_meta(ck)
-    extra = {"checkpoint": str(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors"),
+    extra = {"checkpoint": checkpoint_label(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors"),
              "training_snr_policy": meta.get("snr_policy"), "trained_stage": meta.get("stage"),
              "train_steps": meta.get("steps"), "batch_size": meta.get("batch_size")}
     return DeepSCSystem(model, tok, ds, dataset_name=dataset, name=name, device=device,

@@ -18,7 +18,7 @@ from tokcom.checkpoint import read_meta
 from tokcom.collate import collate
 from tokcom.prompts import decode_answers
 
-from .answers import AnswerSystem, file_sha
+from .answers import AnswerSystem, checkpoint_label, file_sha
 
 __all__ = ["TaiChiSystem", "build_taichi_system", "eval_dataset", "TAICHI_SYSTEMS"]
 
@@ -138,7 +138,7 @@ def build_taichi_system(*, checkpoint: str | None = None, preset: str | None = N
             raise ValueError(f"checkpoint folder not found: {ck}")
         model, tok, cfg = create_taichi(checkpoint=ck, device=device)
         meta = read_meta(ck)
-        extra = {"checkpoint": str(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors"),
+        extra = {"checkpoint": checkpoint_label(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors"),
                  "training_snr_policy": meta.get("snr_policy"), "trained_stage": meta.get("stage")}
         if meta.get("stage") in VLM_STAGES:
             d = model.llm.lm.config.hidden_size

@@ -121,3 +121,10 @@ def test_bits_taichi_delivers_the_payload_bit_exactly_at_high_snr_and_degrades_a
     answers = s.receive(out, batch)
     assert len(answers) == 2 and all(len(a) == 3 for a in answers)
     assert s.score(answers, batch)["accuracy"].errors.shape == (2,)
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="shipped checkpoint missing")
+def test_results_name_the_checkpoint_relative_to_the_repository():
+    """The same results file is the same configuration in every clone (path-independent)."""
+    s = systems.get("taichi", dataset="easy_vqa", num_examples=4)
+    assert s.describe()["checkpoint"] == "checkpoints/taichi-tiny"
