@@ -55,7 +55,8 @@ FIG_ARGS ?=
 figures: $(STAMP)
 	$(PY) -m simulations.figures all $(FIG_ARGS)
 
-# the checkpoints the experiments use (each resumable; ~2.5 CPU-hours in all on 2 cores).
+# the checkpoints the experiments use (each resumable). Measured here (train_minutes in each
+# meta.json, single-threaded runs, up to 5 at once on 2 cores): 215 minutes summed over the 14.
 # variants: the connector (BAN/projector) retrained on the shipped towers and LM, then SFT;
 # taichi-joint / taichi-separate continue taichi-vlm with joint (2) or separate (2sep) coding.
 TRAIN := $(PY) -m tokcom.train --seed 0

@@ -33,9 +33,9 @@ from .config import TaiChiConfig
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "stored_state", "load_pretrained_parts",
            "load_checkpoint_tokenizer"]
 
-PRETRAINED_PARTS = ("lr_tower", "hr_tower", "llm")
-
 WEIGHTS = "model.safetensors"
+#: the parts that play the design's pretrained weights (see load_pretrained_parts)
+PRETRAINED_PARTS = ("lr_tower", "hr_tower", "llm")
 
 
 def _base_lm_from_package(cfg) -> bool:
@@ -95,14 +95,22 @@ def _load_tokenizer(path: Path, cfg):
     return AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
 
 
+def _read_config(path: Path):
+    """``config.json`` as a TaiChiConfig, or a DeepSCConfig for ``"family": "deepsc"``."""
+    try:
+        raw = json.loads((path / "config.json").read_text())
+        if isinstance(raw, dict) and raw.get("family") == "deepsc":
+            from .baselines import DeepSCConfig
+            return DeepSCConfig.from_dict(raw)
+        return TaiChiConfig.from_dict(raw)
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"{path / 'config.json'}: {e}") from None
+
+
 def load_checkpoint_tokenizer(path: str | Path):
     """The tokenizer stored in checkpoint folder ``path``."""
     path = Path(path)
-    try:
-        cfg = TaiChiConfig.from_dict(json.loads((path / "config.json").read_text()))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"not a readable TaiChi checkpoint config: {path / 'config.json'}: {e}") from None
-    return _load_tokenizer(path, cfg)
+    return _load_tokenizer(path, _read_config(path))
 
 
 def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu"):
@@ -112,19 +120,12 @@ def load_checkpoint(path: str | Path, *, device: torch.device | str = "cpu"):
     path = Path(path)
     if not (path / "config.json").exists() or not (path / WEIGHTS).exists():
         raise FileNotFoundError(f"not a TaiChi checkpoint: {path} needs config.json and {WEIGHTS}")
-    try:
-        raw = json.loads((path / "config.json").read_text())
-        if isinstance(raw, dict) and raw.get("family") == "deepsc":
-            from .baselines import DeepSCConfig, build_baseline
-            cfg = DeepSCConfig.from_dict(raw)
-        else:
-            cfg = TaiChiConfig.from_dict(raw)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{path / 'config.json'}: {e}") from None
+    cfg = _read_config(path)
     tokenizer = _load_tokenizer(path, cfg)
     if isinstance(cfg, TaiChiConfig):
         model, tokenizer, cfg = create_taichi(cfg, tokenizer=tokenizer, device="cpu")
     else:
+        from .baselines import build_baseline
         model = build_baseline(cfg, tokenizer)
     if (path / "lora.json").exists():
         from .lora import apply_lora

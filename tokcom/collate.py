@@ -8,7 +8,7 @@ import torch
 from .prompts import encode_answers, encode_prompts
 from .tasks import get_task
 
-__all__ = ["collate"]
+__all__ = ["collate", "collate_for"]
 
 
 def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_tokens: int,
@@ -29,3 +29,11 @@ def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_
     answer_ids = encode_answers(tokenizer, answers, max_answer_tokens).to(device)
     return {"images": images, "prompt_ids": prompt_ids, "answer_ids": answer_ids,
             "answers": answers, "task": task.name}
+
+
+def collate_for(model, tokenizer, cfg, examples: Sequence,
+                device: torch.device | str = "cpu") -> dict:
+    """:func:`collate` with the sizes of a TaiChi ``model`` and its config ``cfg``."""
+    return collate(examples, tokenizer, num_image_tokens=model.num_visual_tokens,
+                   max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.max_answer_tokens,
+                   short=cfg.short_instructions, device=device)

@@ -25,7 +25,7 @@ from .prompts import image_token_id
 from .text import train_bpe
 from .vision import HRTokenizer, LRTokenizer
 
-__all__ = ["create_taichi", "build_tokenizer", "load_language_model", "smollm2_gguf_path"]
+__all__ = ["create_taichi", "build_codec", "build_tokenizer", "load_language_model", "smollm2_gguf_path"]
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -103,6 +103,13 @@ def _vision(cfg: TaiChiConfig) -> tuple[nn.Module, nn.Module | None, int]:
     return lr, hr, lr.img_size
 
 
+def build_codec(cfg: TaiChiConfig, dim: int) -> tuple[ChannelEncoder, ChannelDecoder]:
+    """A fresh channel encoder/decoder for token states of width ``dim`` at the config's bandwidth."""
+    hidden = cfg.channel_hidden or dim
+    return (ChannelEncoder(dim, cfg.symbols_per_token, hidden),
+            ChannelDecoder(dim, cfg.symbols_per_token, hidden))
+
+
 def create_taichi(preset: str | TaiChiConfig | None = None, *, checkpoint: str | Path | None = None,
                   tokenizer=None, corpus: Iterable[str] | None = None,
                   device: torch.device | str = "cpu"):
@@ -137,11 +144,10 @@ def create_taichi(preset: str | TaiChiConfig | None = None, *, checkpoint: str |
         ban = BilateralAttention(lr.embed_dim, hr.embed_dim, lr_grid=lr.grid_size, ratio=ratio, **cfg.ban)
         in_dim = cfg.ban["dim"]
     projector = build_projector(cfg.projector, in_dim, d, **cfg.projector_kwargs)
-    hidden = cfg.channel_hidden or d
+    encoder, decoder = build_codec(cfg, d)
     model = TaiChi(lr_tower=lr, hr_tower=hr, ban=ban, projector=projector,
                    llm=SplitLLM(lm, cfg.split_layer),
-                   channel_encoder=ChannelEncoder(d, cfg.symbols_per_token, hidden),
-                   channel_decoder=ChannelDecoder(d, cfg.symbols_per_token, hidden),
+                   channel_encoder=encoder, channel_decoder=decoder,
                    lr_image_size=lr_size, image_token_id=image_token_id(tokenizer),
                    equalizer=cfg.equalizer)
     return model.to(device), tokenizer, cfg

@@ -35,10 +35,10 @@ import channels
 from channels.rng import make_generator
 
 from .baselines import DeepSC, create_baseline, is_baseline_preset
-from .channel_coding import ChannelDecoder, ChannelEncoder, set_noise_floor_from_policy
+from .channel_coding import set_noise_floor_from_policy
 from .checkpoint import load_checkpoint_tokenizer, load_pretrained_parts, save_checkpoint
-from .collate import collate
-from .factory import create_taichi
+from .collate import collate_for
+from .factory import build_codec, create_taichi
 from .lora import apply_lora
 from .stages import STAGES, set_trainable, trainable_parameters
 
@@ -125,9 +125,7 @@ def _load_state(model, opt, state_dir: Path) -> dict:
 def _collate(model, tok, cfg, examples, device) -> dict:
     if isinstance(model, DeepSC):
         return model.collate(examples, tok, device)
-    return collate(examples, tok, num_image_tokens=model.num_visual_tokens,
-                   max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.max_answer_tokens,
-                   short=cfg.short_instructions, device=device)
+    return collate_for(model, tok, cfg, examples, device)
 
 
 def _loss(model, b: dict, kw: dict) -> torch.Tensor:
@@ -188,10 +186,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             raise ValueError("--symbols-per-token needs a TaiChi model and a stage that trains the "
                              "codec (2 or 2sep)")
         cfg.symbols_per_token = int(symbols_per_token)   # a fresh codec at the new bandwidth
-        d = model.llm.lm.config.hidden_size
-        hidden = cfg.channel_hidden or d
-        model.channel_encoder = ChannelEncoder(d, cfg.symbols_per_token, hidden).to(device)
-        model.channel_decoder = ChannelDecoder(d, cfg.symbols_per_token, hidden).to(device)
+        enc, dec = build_codec(cfg, model.llm.lm.config.hidden_size)
+        model.channel_encoder, model.channel_decoder = enc.to(device), dec.to(device)
     sets = _train_sets(mix, num_images, num_sentences, seed)
     if isinstance(model, DeepSC):
         foreign = [n for n, _w, ds in sets if ds[0].task not in cfg.tasks]
@@ -267,14 +263,14 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         bar.close()
     logf.close()
     from simulations.systems.taichi import eval_dataset
-    policy = {"snr_db_uniform": list(snr_range), "channels": channel_names}
-    set_noise_floor_from_policy(model, policy)  # as loading does
+    snr_policy = {"snr_db_uniform": list(snr_range), "channels": channel_names,
+                  "per": "example SNR, batch channel"}
+    set_noise_floor_from_policy(model, snr_policy)  # as loading the checkpoint will
     held = {n: eval_dataset(n, "test", 1000) for n, _ in mix}
     acc = evaluate(model, tok, cfg, held, eval_examples, device)
     meta = {"stages": stages, "steps": {s: steps[s] for s in stages}, "seed": seed,
             "batch_size": batch_size, "lr": {s: lr[s] for s in stages}, "mix": mix,
-            "stage": stages[-1], "snr_policy": {"snr_db_uniform": list(snr_range),
-                                                "channels": channel_names, "per": "example SNR, batch channel"},
+            "stage": stages[-1], "snr_policy": snr_policy,
             "train_minutes": round((time.time() - t0) / 60, 1),
             "error_free_accuracy_quick": acc, "preset": preset, "init": init,
             "pretrained_parts_from": pretrained,
@@ -296,7 +292,8 @@ def _steps(spec: str | None) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tokcom.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="tiny", help="model preset (TaiChi: tiny, smollm2, paper, ... or a JSON path; "
+    p.add_argument("--preset", default="tiny",
+                   help="model preset (TaiChi: tiny, smollm2, paper, ... or a JSON path; "
                         "baselines: deepsc, t-deepsc-classify, t-deepsc-vqa, u-deepsc, deepsc-vqa)")
     p.add_argument("--init", default=None, help="start from this checkpoint instead of the preset")
     p.add_argument("--pretrained", default=None,

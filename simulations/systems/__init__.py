@@ -5,11 +5,40 @@ arguments. Unknown names raise ``ValueError`` listing the valid ones.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from ..system import System
 
-__all__ = ["REGISTRY", "get", "names", "TAICHI_NAMES", "DEEPSC_NAMES", "answer_system_names"]
+__all__ = ["REGISTRY", "get", "names", "TAICHI_CHECKPOINTS", "DEEPSC_TASKS", "TAICHI_NAMES",
+           "DEEPSC_NAMES", "answer_system_names", "repo_path", "REPO"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: TaiChi-architecture systems -> their default checkpoint (repository-relative).
+#: ``variants/``: the connector (BAN, projector) retrained on the shipped checkpoint's towers and
+#: LM (``make variants``): ``taichi-vlm``/``-noban``/``-mlp`` stop after SFT (Table III),
+#: ``taichi-joint``/``taichi-separate`` continue ``taichi-vlm`` with joint (stage 2) or separate
+#: (``2sep``) channel coding (Fig. 12), ``mobilevlm`` is the single-encoder system (ViT + LDP).
+TAICHI_CHECKPOINTS: dict[str, str] = {
+    "taichi": "checkpoints/taichi-tiny",
+    "taichi-joint": "checkpoints/variants/taichi-joint",
+    "taichi-separate": "checkpoints/variants/taichi-separate",
+    "taichi-vlm": "checkpoints/variants/taichi-vlm",
+    "taichi-noban": "checkpoints/variants/taichi-noban-vlm",
+    "taichi-mlp": "checkpoints/variants/taichi-mlp-vlm",
+    "mobilevlm": "checkpoints/variants/mobilevlm",
+}
+#: the DeepSC-family baselines (checkpoints in ``checkpoints/baselines/``) -> the tasks they serve
+DEEPSC_TASKS: dict[str, tuple[str, ...]] = {
+    "deepsc": ("classify",), "t-deepsc": ("vqa", "classify"),
+    "u-deepsc": ("vqa", "classify"), "deepsc-vqa": ("vqa",)}
+TAICHI_NAMES = tuple(TAICHI_CHECKPOINTS)
+DEEPSC_NAMES = tuple(DEEPSC_TASKS)
+
+
+def repo_path(relative: str) -> Path:
+    return REPO / relative
 
 
 def _bits(**kw) -> System:
@@ -35,12 +64,6 @@ def _bits_taichi(**kw) -> System:
     from .bits_taichi import build_bits_taichi_system
     return build_bits_taichi_system(**kw)
 
-
-#: TaiChi-architecture systems (default checkpoints in simulations.systems.taichi.TAICHI_SYSTEMS)
-TAICHI_NAMES = ("taichi", "taichi-joint", "taichi-separate", "taichi-vlm", "taichi-noban",
-                "taichi-mlp", "mobilevlm")
-#: the DeepSC-family baselines (simulations.systems.deepsc)
-DEEPSC_NAMES = ("deepsc", "t-deepsc", "u-deepsc", "deepsc-vqa")
 
 REGISTRY: dict[str, Callable[..., System]] = {
     "bits": _bits,

@@ -7,9 +7,10 @@ the receiver's answers for every SNR point are scored by exact match after
 :func:`tokcom.tasks.normalize_answer`. On CLEVR-style data, whose questions say
 whether they need the high-resolution image (pattern questions), the
 accuracy on those and on the rest is reported too (``accuracy_hr``,
-``accuracy_lr``): the dual tokenizer's claim lives there. A subclass supplies ``collate``
-(examples -> batch), ``transmit`` and ``answers`` (channel output with its
-leading dims flattened -> answer strings).
+``accuracy_lr``): the dual tokenizer's claim lives there. A subclass supplies
+``collate`` (examples -> batch), ``transmit``, ``answers`` (channel output with
+its leading dims flattened -> answer strings) and ``describe_system`` (what
+identifies it in a results file beyond name, task and dataset).
 """
 from __future__ import annotations
 
@@ -23,20 +24,58 @@ from channels.base import ChannelOutput
 from tokcom.tasks import exact_match
 
 from ..system import Tally
+from . import REPO
 
-__all__ = ["AnswerSystem", "flatten_output", "file_sha", "checkpoint_label"]
-
-_REPO = Path(__file__).resolve().parents[2]
-
+__all__ = ["AnswerSystem", "flatten_output", "file_sha", "checkpoint_label",
+           "checkpoint_provenance", "eval_dataset", "evaluation_set"]
 
 def checkpoint_label(path: str | Path) -> str:
     """A checkpoint path for results files: repository-relative when it lies in the repository,
     so that a results file is the same configuration in every clone (the SHA-256 names the weights)."""
     p = Path(path).resolve()
     try:
-        return p.relative_to(_REPO).as_posix()
+        return p.relative_to(REPO).as_posix()
     except ValueError:
         return str(p)
+
+
+def eval_dataset(name: str, split: str, num_examples: int, root: str | None = None,
+                 seed: int = 0):
+    """An evaluation set by registry name with the sizes a sweep needs."""
+    from tokcom.data import get_dataset
+    if name == "clevr_gen":
+        return get_dataset(name, split, num_images=num_examples, questions_per_image=1, seed=seed)
+    if name == "clevr_gen_cogent":
+        return get_dataset("clevr_gen", split, num_images=num_examples, questions_per_image=1,
+                           seed=seed, cogent="B")
+    if name == "synthetic_sentiment":
+        return get_dataset(name, split, num_examples=num_examples, seed=seed)
+    if name == "easy_vqa":
+        return get_dataset(name, split)
+    if root is None:
+        raise ValueError(f"dataset {name!r} reads files you already have: pass --data-root")
+    return get_dataset(name, split, root=root)
+
+
+def evaluation_set(dataset: str | None, task: str | None, split: str, num_examples: int,
+                   data_root: str | None, default_task: str = "vqa"):
+    """``(name, dataset)``: ``dataset`` by name, or the default set of ``task`` (vqa: CLEVR-style,
+    classify: synthetic sentiment); a ``task`` that the named set does not pose is refused."""
+    name = dataset or {"classify": "synthetic_sentiment"}.get(task or default_task, "clevr_gen")
+    ds = eval_dataset(name, split, num_examples, data_root)
+    if task is not None and len(ds) and ds[0].task != task:
+        raise ValueError(f"dataset {name!r} is a {ds[0].task!r} dataset, not {task!r}")
+    return name, ds
+
+
+def checkpoint_provenance(ck: Path, training: bool = True) -> dict:
+    """What a results file records of the checkpoint it was measured with."""
+    from tokcom.checkpoint import WEIGHTS, read_meta
+    out = {"checkpoint": checkpoint_label(ck), "checkpoint_sha256": file_sha(ck / WEIGHTS)}
+    if training:
+        meta = read_meta(ck)
+        out |= {"training_snr_policy": meta.get("snr_policy"), "trained_stage": meta.get("stage")}
+    return out
 
 
 def flatten_output(out: ChannelOutput) -> ChannelOutput:
@@ -103,6 +142,17 @@ class AnswerSystem(abc.ABC):
         text = self.answers(flatten_output(out), batch)
         b = out.y.shape[-2] if out.y.dim() > 1 else 1
         return [text[i * b:(i + 1) * b] for i in range(len(text) // b)]
+
+    @abc.abstractmethod
+    def describe_system(self) -> dict:
+        """System-specific keys of :meth:`describe`."""
+
+    def describe(self) -> dict:
+        """Parameters that identify the system in a results file (JSON-serialisable)."""
+        return {"name": self.name, "task": self.task, "dataset": self.dataset,
+                "eval_size": len(self.data), **self.describe_system(),
+                **({"metrics": list(self.metrics)} if self.split_by_resolution else {}),
+                **self._extra}
 
     def score(self, estimate: list[list[str]], batch: dict) -> dict[str, Tally]:
         gold = batch["answers"]

@@ -26,13 +26,12 @@ from PIL import Image, UnidentifiedImageError
 
 from channels.awgn import NoChannel
 from channels.base import ChannelOutput
-from tokcom.collate import collate
 from tokcom.data.base import Example
-from tokcom.prompts import decode_answers, encode_prompts
 from tokcom.tasks import get_task
 
-from .answers import AnswerSystem, checkpoint_label, file_sha
+from .answers import AnswerSystem, checkpoint_provenance, evaluation_set
 from .bits import BitsSystem, bits_to_bytes, bytes_to_bits
+from .taichi import SHIPPED_CHECKPOINT, TaiChiSystem
 
 __all__ = ["BitsTaiChiSystem", "build_bits_taichi_system", "jpeg_bytes"]
 
@@ -58,7 +57,7 @@ def _decode_jpeg(data: bytes, size: int) -> torch.Tensor:
 
 
 class BitsTaiChiSystem(AnswerSystem):
-    """See module docstring. ``model, tokenizer, cfg``: an error-free TaiChi (its checkpoint)."""
+    """See module docstring. ``model, tokenizer, cfg``: the TaiChi checkpoint at the receiver."""
 
     def __init__(self, model, tokenizer, cfg, dataset, *, bits: BitsSystem, dataset_name: str,
                  image_bytes: int = 1536, question_bytes: int = 192, name: str = "bits-taichi",
@@ -67,7 +66,9 @@ class BitsTaiChiSystem(AnswerSystem):
                          describe_extra=describe_extra)
         if image_bytes < 1 or question_bytes < 1:
             raise ValueError("image_bytes and question_bytes must be positive")
-        self.model, self.tokenizer, self.cfg = model.eval(), tokenizer, cfg
+        # the receiver's TaiChi, run over its error-free link (as its ``--channel none`` rows)
+        self.taichi = TaiChiSystem(model, tokenizer, cfg, dataset, dataset_name=dataset_name,
+                                   device=device)
         self.bits = bits
         self.uses_image = get_task(self.task).uses_image
         self.image_bytes = int(image_bytes) if self.uses_image else 0
@@ -104,20 +105,19 @@ class BitsTaiChiSystem(AnswerSystem):
             return t.unsqueeze(-2)                        # (..., 1) -> (..., 1, 1)
         return ChannelOutput(*(split(t) for t in (out.y, out.h, out.no, out.err_var)))
 
-    def _fit(self, question: str) -> str:
-        """Cut a (damaged) question to the tokens that fit the prompt, as a receiver must."""
-        task = get_task(self.task)
-        kw = dict(num_image_tokens=self.model.num_visual_tokens,
-                  max_prompt_tokens=self.cfg.max_prompt_tokens, short=self.cfg.short_instructions)
-        ids = self.tokenizer(question, add_special_tokens=False)["input_ids"]
+    def _fit(self, image: torch.Tensor | None, question: str) -> Example:
+        """The received example, its (damaged) question cut to the tokens that fit the prompt."""
+        tok = self.taichi.tokenizer
+        ids = tok(question, add_special_tokens=False)["input_ids"]
         for keep in range(len(ids), -1, -1):
-            q = question if keep == len(ids) else self.tokenizer.decode(ids[:keep])
+            e = Example(image, question if keep == len(ids) else tok.decode(ids[:keep]), "",
+                        self.task, {})
             try:
-                encode_prompts(self.tokenizer, task, [q], **kw)
-                return q
+                self.taichi.collate([e])
+                return e
             except ValueError:
                 continue
-        return ""
+        return Example(image, "", "", self.task, {})
 
     @torch.no_grad()
     def answers(self, out: ChannelOutput, batch: dict | None = None) -> list[str]:
@@ -129,26 +129,17 @@ class BitsTaiChiSystem(AnswerSystem):
             img = _decode_jpeg(data[:self.image_bytes], self.image_size) if self.uses_image else None
             q = data[self.image_bytes:self.image_bytes + self.question_bytes]
             q = q.rstrip(b"\0").decode("utf-8", errors="replace")
-            examples.append(Example(img, self._fit(q), "", self.task, {}))
-        b = collate(examples, self.tokenizer, num_image_tokens=self.model.num_visual_tokens,
-                    max_prompt_tokens=self.cfg.max_prompt_tokens,
-                    max_answer_tokens=self.cfg.max_answer_tokens, short=self.cfg.short_instructions,
-                    device=self.device)
-        # TaiChi over its error-free link, exactly as in the checkpoint's ``--channel none`` rows
-        s = self.model.transmit(b["prompt_ids"], b["images"])
-        z = self.model.receive_states(NoChannel()(s, torch.zeros(s.shape[:-1], device=s.device)))
-        ids = self.model.generate(z, self.cfg.max_answer_tokens, self.tokenizer.eos_token_id)
-        return decode_answers(self.tokenizer, ids)
+            examples.append(self._fit(img, q))
+        b = self.taichi.collate(examples)
+        s = self.taichi.transmit(b)
+        return self.taichi.answers(NoChannel()(s, torch.zeros(s.shape[:-1], device=s.device)))
 
     def symbols_per_sample(self) -> int:
         return self.num_blocks * self.bits.symbols_per_sample()
 
-    def describe(self) -> dict:
-        return {"name": self.name, "task": self.task, "dataset": self.dataset,
-                "eval_size": len(self.data), "image_bytes": self.image_bytes,
-                "question_bytes": self.question_bytes, "blocks_per_sample": self.num_blocks,
-                "bits": self.bits.describe(),
-                **({"metrics": list(self.metrics)} if self.split_by_resolution else {}), **self._extra}
+    def describe_system(self) -> dict:
+        return {"image_bytes": self.image_bytes, "question_bytes": self.question_bytes,
+                "blocks_per_sample": self.num_blocks, "bits": self.bits.describe()}
 
 
 def build_bits_taichi_system(*, checkpoint: str | None = None, dataset: str | None = None,
@@ -161,19 +152,14 @@ def build_bits_taichi_system(*, checkpoint: str | None = None, dataset: str | No
     """The registry entry: the shipped TaiChi (or ``checkpoint``) behind an LDPC + QAM link."""
     from tokcom.checkpoint import load_checkpoint
 
-    from .taichi import SHIPPED_CHECKPOINT, eval_dataset
-
     ck = Path(checkpoint) if checkpoint else SHIPPED_CHECKPOINT
     if not (ck / "config.json").exists():
         raise ValueError(f"bits-taichi: no TaiChi checkpoint at {ck}")
     model, tok, cfg = load_checkpoint(ck, device=device)
-    dataset = dataset or {"classify": "synthetic_sentiment"}.get(task or "", "clevr_gen")
-    ds = eval_dataset(dataset, split, num_examples, data_root)
-    if task is not None and ds[0].task != task:
-        raise ValueError(f"dataset {dataset!r} is a {ds[0].task!r} dataset, not {task!r}")
+    dataset, ds = evaluation_set(dataset, task, split, num_examples, data_root)
     bits = BitsSystem(modulation=modulation, coding=coding, k=k, n=n, num_bp_iter=num_bp_iter,
                       equalizer=equalizer, demapping=demapping, device=device)
-    extra = {"checkpoint": checkpoint_label(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors")}
+    extra = checkpoint_provenance(ck, training=False)
     sys_ = BitsTaiChiSystem(model, tok, cfg, ds, bits=bits, dataset_name=dataset,
                             image_bytes=image_bytes, question_bytes=question_bytes, device=device,
                             describe_extra=extra)

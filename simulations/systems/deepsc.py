@@ -18,14 +18,12 @@ import torch
 from channels.base import ChannelOutput
 from tokcom.checkpoint import load_checkpoint, read_meta
 
-from .answers import AnswerSystem, checkpoint_label, file_sha
+from . import DEEPSC_TASKS, repo_path
+from .answers import AnswerSystem, checkpoint_provenance, evaluation_set
 
-__all__ = ["DeepSCSystem", "build_deepsc_system", "BASELINE_CHECKPOINTS", "DEEPSC_SYSTEMS"]
+__all__ = ["DeepSCSystem", "build_deepsc_system", "BASELINE_CHECKPOINTS"]
 
-BASELINE_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints" / "baselines"
-#: system name -> the tasks it serves
-DEEPSC_SYSTEMS = {"deepsc": ("classify",), "t-deepsc": ("vqa", "classify"),
-                  "u-deepsc": ("vqa", "classify"), "deepsc-vqa": ("vqa",)}
+BASELINE_CHECKPOINTS = repo_path("checkpoints/baselines")
 
 
 class DeepSCSystem(AnswerSystem):
@@ -55,32 +53,25 @@ class DeepSCSystem(AnswerSystem):
     def symbols_per_sample(self) -> int:
         return self.model.symbols_per_sample(self.task)
 
-    def describe(self) -> dict:
+    def describe_system(self) -> dict:
         c = self.model.cfg
-        return {"name": self.name, "preset": c.name, "task": self.task, "dataset": self.dataset,
-                "eval_size": len(self.data), "symbols_per_token": c.symbols_per_token[self.task],
-                "tokens_per_sample": self.model.num_tokens(self.task), 
-                "decoder_noise_floor": getattr(self.model.channel_decoder, "noise_floor", None),
-                **({"metrics": list(self.metrics)} if self.split_by_resolution else {}),
-                **self._extra}
+        return {"preset": c.name, "symbols_per_token": c.symbols_per_token[self.task],
+                "tokens_per_sample": self.model.num_tokens(self.task),
+                "decoder_noise_floor": getattr(self.model.channel_decoder, "noise_floor", None)}
 
 
 def build_deepsc_system(name: str, *, checkpoint: str | None = None, dataset: str | None = None,
                         split: str = "test", num_examples: int = 500, data_root: str | None = None,
                         device: torch.device | str = "cpu", task: str | None = None) -> DeepSCSystem:
-    """The registry entry of ``name`` (one of :data:`DEEPSC_SYSTEMS`)."""
-    from .taichi import eval_dataset
-
-    if name not in DEEPSC_SYSTEMS:
-        raise ValueError(f"unknown DeepSC system {name!r}; valid: {', '.join(DEEPSC_SYSTEMS)}")
-    serves = DEEPSC_SYSTEMS[name]
-    dataset = dataset or {"classify": "synthetic_sentiment"}.get(task or serves[0], "clevr_gen")
-    ds = eval_dataset(dataset, split, num_examples, data_root)
-    ds_task = ds[0].task
-    if ds_task not in serves or (task is not None and task != ds_task):
-        raise ValueError(f"system {name!r} serves {list(serves)}; dataset {dataset!r} is {ds_task!r}")
+    """The registry entry of ``name`` (one of :data:`simulations.systems.DEEPSC_TASKS`)."""
+    if name not in DEEPSC_TASKS:
+        raise ValueError(f"unknown DeepSC system {name!r}; valid: {', '.join(DEEPSC_TASKS)}")
+    serves = DEEPSC_TASKS[name]
+    dataset, ds = evaluation_set(dataset, task, split, num_examples, data_root, default_task=serves[0])
+    if ds[0].task not in serves:
+        raise ValueError(f"system {name!r} serves {list(serves)}; dataset {dataset!r} is {ds[0].task!r}")
     if checkpoint is None:
-        folder = f"t-deepsc-{ds_task}" if name == "t-deepsc" else name
+        folder = f"t-deepsc-{ds[0].task}" if name == "t-deepsc" else name
         checkpoint = str(BASELINE_CHECKPOINTS / folder)
     ck = Path(checkpoint)
     if not (ck / "config.json").exists():
@@ -88,8 +79,7 @@ def build_deepsc_system(name: str, *, checkpoint: str | None = None, dataset: st
                          f"--preset {ck.name} --stages e2e --out {ck})")
     model, tok, _cfg = load_checkpoint(ck, device=device)
     meta = read_meta(ck)
-    extra = {"checkpoint": checkpoint_label(ck), "checkpoint_sha256": file_sha(ck / "model.safetensors"),
-             "training_snr_policy": meta.get("snr_policy"), "trained_stage": meta.get("stage"),
-             "train_steps": meta.get("steps"), "batch_size": meta.get("batch_size")}
+    extra = {**checkpoint_provenance(ck), "train_steps": meta.get("steps"),
+             "batch_size": meta.get("batch_size")}
     return DeepSCSystem(model, tok, ds, dataset_name=dataset, name=name, device=device,
                         describe_extra=extra)

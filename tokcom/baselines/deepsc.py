@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -102,7 +103,7 @@ class DeepSCConfig:
     @classmethod
     def from_json(cls, path) -> "DeepSCConfig":
         try:
-            return cls.from_dict(json.loads(open(path).read()))
+            return cls.from_dict(json.loads(Path(path).read_text()))
         except (ValueError, TypeError) as e:
             raise ValueError(f"{path}: {e}") from None
 
@@ -270,10 +271,8 @@ class DeepSC(nn.Module):
         return self.heads_[task](pooled), recon
 
     def answer(self, out: ChannelOutput, task: str) -> list[str]:
-        """Answer strings from the channel output; leading dims of ``out`` are flattened."""
-        flat = ChannelOutput(*(t.reshape(-1, t.shape[-1]) if t.dim() == out.y.dim() else t
-                               for t in (out.y, out.h, out.no, out.err_var)))
-        logits, _ = self.logits(self.receive_features(flat, task), task)
+        """Answer strings from a channel output of shape (B, N)."""
+        logits, _ = self.logits(self.receive_features(out, task), task)
         vocab = self.cfg.answers[task]
         return [vocab[i] for i in logits.argmax(-1).tolist()]
 
