@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.tokcom-installed
 SWEEP_ARGS ?=
 TEST_ARGS  ?=
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions probe clean
 
 install: $(STAMP)
 
@@ -49,6 +49,25 @@ eval-shipped: $(STAMP)
 		done; done
 	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --out results/taichi_sentiment_test_none.csv
 	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/taichi_sentiment_val_none.csv
+	$(EVAL) --channel none --snr 0 --max-samples 500 --task caption --out results/taichi_caption_none.csv
+	for d in clevr_gen easy_vqa; do $(PY) -m simulations.image_use --system taichi --dataset $$d; done
+
+# the shipped recipe with captioning in the mixture and a longer stage 0 (README: "Captioning
+# in the mixture"), then its held-out figures
+CAPTION_MIX := clevr_gen:0.3,clevr_caption:0.2,easy_vqa:0.25,synthetic_sentiment:0.25
+CAPTIONS := checkpoints/variants/taichi-captions
+captions: $(STAMP)
+	$(PY) -m tokcom.train --preset tiny --seed 0 --mix $(CAPTION_MIX) --steps 0=3600 --out $(CAPTIONS)
+	for d in clevr_gen easy_vqa; do \
+		$(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi-captions_$${d}_none.csv; \
+		$(PY) -m simulations.image_use --system taichi --checkpoint $(CAPTIONS) --dataset $$d --out results/image_use_taichi-captions_$$d.csv; done
+	for s in val test; do $(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split $$s --out results/taichi-captions_sentiment_$${s}_none.csv; done
+	$(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 500 --task caption --out results/taichi-captions_caption_none.csv
+
+# does the VLM learn to see at all? (README: "Does the model read the image?")
+probe: $(STAMP)
+	$(PY) -m tokcom.vision_probe
+	$(PY) -m tokcom.vision_probe --front-ends towers --vision-lr-scale 0 0.1 --out results/vision_probe_scaled.csv
 
 # the design's experiments (python -m simulations.figures --help): results/<name>.csv/.png
 FIG_ARGS ?=
@@ -60,14 +79,17 @@ figures: $(STAMP)
 # variants: the connector (BAN/projector) retrained on the shipped towers and LM, then SFT;
 # taichi-joint / taichi-separate continue taichi-vlm with joint (2) or separate (2sep) coding.
 TRAIN := $(PY) -m tokcom.train --seed 0
+# the mixture the committed variants and baselines were trained with (before captioning joined
+# the default mixture)
+MIX3 := clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25
 variants: $(STAMP)
-	$(TRAIN) --preset tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-vlm
-	$(TRAIN) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2 --out checkpoints/variants/taichi-joint
-	$(TRAIN) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --out checkpoints/variants/taichi-separate
-	$(TRAIN) --preset tiny-noban --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-noban-vlm
-	$(TRAIN) --preset tiny-mlp --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-mlp-vlm
-	for k in 1 8 2; do $(TRAIN) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --symbols-per-token $$k --out checkpoints/variants/taichi-separate-s$$k; done
-	$(TRAIN) --preset mobilevlm-tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b,2 --steps 1a=600,1b=300 --out checkpoints/variants/mobilevlm
+	$(TRAIN) --mix $(MIX3) --preset tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-vlm
+	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2 --out checkpoints/variants/taichi-joint
+	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --out checkpoints/variants/taichi-separate
+	$(TRAIN) --mix $(MIX3) --preset tiny-noban --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-noban-vlm
+	$(TRAIN) --mix $(MIX3) --preset tiny-mlp --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-mlp-vlm
+	for k in 1 8 2; do $(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --symbols-per-token $$k --out checkpoints/variants/taichi-separate-s$$k; done
+	$(TRAIN) --mix $(MIX3) --preset mobilevlm-tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b,2 --steps 1a=600,1b=300 --out checkpoints/variants/mobilevlm
 
 # the DeepSC family: end to end over the channel, TaiChi's stage-2 budget (1200 steps x 32)
 VQA_MIX := clevr_gen:0.5,easy_vqa:0.25
@@ -76,7 +98,7 @@ baselines: $(STAMP)
 	$(TRAIN) --stages e2e --preset t-deepsc-classify --mix synthetic_sentiment:1 --out checkpoints/baselines/t-deepsc-classify
 	$(TRAIN) --stages e2e --preset t-deepsc-vqa --mix $(VQA_MIX) --out checkpoints/baselines/t-deepsc-vqa
 	$(TRAIN) --stages e2e --preset deepsc-vqa --mix $(VQA_MIX) --out checkpoints/baselines/deepsc-vqa
-	$(TRAIN) --stages e2e --preset u-deepsc --out checkpoints/baselines/u-deepsc
+	$(TRAIN) --stages e2e --preset u-deepsc --mix $(MIX3) --out checkpoints/baselines/u-deepsc
 
 clean:
 	rm -rf $(VENV) build *.egg-info

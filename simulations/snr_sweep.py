@@ -177,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TaiChi systems: an UNTRAINED model preset instead of a checkpoint "
                         "(tiny, smollm2, paper, ...)")
     t.add_argument("--task", choices=["vqa", "caption", "classify"], default=None,
-                   help="task; picks the default dataset (vqa: clevr_gen, classify: synthetic_sentiment)")
+                   help="task; picks the default dataset (vqa: clevr_gen, caption: clevr_caption, "
+                        "classify: synthetic_sentiment)")
     t.add_argument("--dataset", default=None,
-                   help="evaluation set: clevr_gen, clevr_gen_cogent, easy_vqa, synthetic_sentiment, "
+                   help="evaluation set: clevr_gen, clevr_gen_cogent, clevr_caption, easy_vqa, "
+                        "synthetic_sentiment, "
                         "clevr, vqav2, sst2, imdb")
     t.add_argument("--split", default=None, help="evaluation split (default test)")
     t.add_argument("--num-examples", type=_positive(int), default=None,

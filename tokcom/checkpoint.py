@@ -31,21 +31,23 @@ from .channel_coding import set_noise_floor_from_policy
 from .config import TaiChiConfig
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_meta", "stored_state", "load_pretrained_parts",
-           "load_checkpoint_tokenizer"]
+           "base_lm_external", "load_checkpoint_tokenizer"]
 
 WEIGHTS = "model.safetensors"
 #: the parts that play the design's pretrained weights (see load_pretrained_parts)
 PRETRAINED_PARTS = ("lr_tower", "hr_tower", "llm")
 
 
-def _base_lm_from_package(cfg) -> bool:
+def base_lm_external(cfg) -> bool:
+    """Whether the LM's base weights come from a package or a local folder (not stored in a
+    checkpoint; such an LM learns only through LoRA adapters, in every training stage)."""
     return isinstance(cfg, TaiChiConfig) and cfg.llm.source != "scratch"
 
 
 def stored_state(model: torch.nn.Module, cfg: TaiChiConfig) -> dict[str, torch.Tensor]:
     """The tensors a checkpoint stores (see module docstring)."""
     state = model.state_dict()
-    if _base_lm_from_package(cfg):
+    if base_lm_external(cfg):
         state = {k: v for k, v in state.items() if not k.startswith("llm.") or "lora_" in k}
     # safetensors refuses shared storage (tied embeddings): store contiguous copies
     return {k: v.detach().contiguous().clone() for k, v in state.items()}

@@ -35,5 +35,6 @@ def collate_for(model, tokenizer, cfg, examples: Sequence,
                 device: torch.device | str = "cpu") -> dict:
     """:func:`collate` with the sizes of a TaiChi ``model`` and its config ``cfg``."""
     return collate(examples, tokenizer, num_image_tokens=model.num_visual_tokens,
-                   max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.max_answer_tokens,
+                   max_prompt_tokens=cfg.max_prompt_tokens,
+                   max_answer_tokens=cfg.answer_tokens(examples[0].task) if examples else 1,
                    short=cfg.short_instructions, device=device)

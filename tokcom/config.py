@@ -29,6 +29,9 @@ class VisionConfig:
     hr_model: str = "convnext_large_d_320"
     lr_checkpoint: str = ""
     hr_checkpoint: str = ""
+    # input normalisation (x - mean) / std of images in [0, 1]; identity = raw pixels
+    pixel_mean: list = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    pixel_std: list = field(default_factory=lambda: [1.0, 1.0, 1.0])
 
 
 @dataclass
@@ -53,6 +56,7 @@ class TaiChiConfig:
     ban: dict = field(default_factory=dict)
     projector: str = "kan"               # kan | mlp | ldp
     projector_kwargs: dict = field(default_factory=dict)
+    visual_norm: bool = False            # LayerNorm on the projector's input and output (TaiChi)
     llm: LLMConfig = field(default_factory=LLMConfig)
     split_layer: int = 2                 # decoder layers at the transmitter (K)
     symbols_per_token: int = 8           # complex channel uses per transmitted token state
@@ -60,7 +64,8 @@ class TaiChiConfig:
     tokenizer: Literal["train", "llm"] = "train"
     tokenizer_vocab: int = 2048
     max_prompt_tokens: int = 64          # prompts are left-padded to exactly this many tokens
-    max_answer_tokens: int = 8
+    max_answer_tokens: int = 8           # generated tokens for VQA / classification answers
+    max_caption_tokens: int = 72         # ... and for captions (a 10-object scene takes ~66)
     short_instructions: bool = True
     equalizer: Literal["zf", "mmse"] = "mmse"
     lora: dict = field(default_factory=lambda: {"r": 8, "alpha": 16, "dropout": 0.0,
@@ -69,6 +74,10 @@ class TaiChiConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def answer_tokens(self, task: str) -> int:
+        """Answer length budget (eos included) of ``task``: captions are long, answers short."""
+        return self.max_caption_tokens if task == "caption" else self.max_answer_tokens
 
     @classmethod
     def from_dict(cls, d: dict) -> "TaiChiConfig":

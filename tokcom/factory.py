@@ -149,5 +149,6 @@ def create_taichi(preset: str | TaiChiConfig | None = None, *, checkpoint: str |
                    llm=SplitLLM(lm, cfg.split_layer),
                    channel_encoder=encoder, channel_decoder=decoder,
                    lr_image_size=lr_size, image_token_id=image_token_id(tokenizer),
-                   equalizer=cfg.equalizer)
+                   equalizer=cfg.equalizer, visual_norm=cfg.visual_norm, visual_dim=in_dim,
+                   pixel_mean=tuple(cfg.vision.pixel_mean), pixel_std=tuple(cfg.vision.pixel_std))
     return model.to(device), tokenizer, cfg

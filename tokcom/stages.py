@@ -16,12 +16,20 @@ stage     trainable                                                channel in th
           :mod:`tokcom.baselines`, trained end to end over the
           channel)
 ========  ======================================================  =========================
+
+``llm_via_lora=True`` (presets whose LM is pretrained and not stored in
+checkpoints, e.g. ``smollm2``): wherever a stage trains the LLM (0, 1b, 2) only
+its LoRA adapters learn, so the base weights stay those of the package and a
+checkpoint of the trainable parts is complete.
 """
 from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["STAGES", "set_trainable", "trainable_parameters"]
+__all__ = ["STAGES", "VISION_PARTS", "set_trainable", "trainable_parameters", "param_groups"]
+
+#: the visual tokenizers (see :func:`param_groups`)
+VISION_PARTS = ("lr_tower", "hr_tower")
 
 STAGES = ("0", "1a", "1b", "2", "2sep", "e2e")
 
@@ -32,8 +40,26 @@ def _set(module: nn.Module | None, flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-def set_trainable(model: nn.Module, stage: str) -> None:
-    """Freeze/unfreeze the parts of a :class:`tokcom.taichi.TaiChi` (or a baseline, ``e2e``) for ``stage``."""
+def _set_llm_lora(model: nn.Module) -> None:
+    names = [n for n, p in model.llm.named_parameters() if "lora_" in n]
+    if not names:
+        raise ValueError("this stage trains the LLM through LoRA: apply_lora(model, ...) first")
+    for name, p in model.llm.named_parameters():
+        if "lora_" in name:
+            p.requires_grad_(True)
+
+
+def _set_connector(model: nn.Module) -> None:
+    for part in ("ban", "visual_norm_in", "projector", "visual_norm_out"):
+        _set(getattr(model, part, None), True)
+
+
+def set_trainable(model: nn.Module, stage: str, *, llm_via_lora: bool = False) -> None:
+    """Freeze/unfreeze the parts of a :class:`tokcom.taichi.TaiChi` (or a baseline, ``e2e``) for ``stage``.
+
+    ``llm_via_lora``: the LLM learns only through its LoRA adapters in stages 0 and 1b too
+    (stage 2 always does).
+    """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
     _set(model, False)
@@ -43,21 +69,22 @@ def set_trainable(model: nn.Module, stage: str) -> None:
         _set(model, True)
         _set(model.channel_encoder, False)
         _set(model.channel_decoder, False)
+        if llm_via_lora:
+            _set(model.llm, False)
+            _set_llm_lora(model)
     elif stage == "1a":
-        _set(model.ban, True)
-        _set(model.projector, True)
+        _set_connector(model)
     elif stage == "1b":
-        _set(model.ban, True)
-        _set(model.projector, True)
-        _set(model.llm, True)
+        _set_connector(model)
+        if llm_via_lora:
+            _set_llm_lora(model)
+        else:
+            _set(model.llm, True)
     elif stage == "2":
-        _set(model.ban, True)
-        _set(model.projector, True)
+        _set_connector(model)
         _set(model.channel_encoder, True)
         _set(model.channel_decoder, True)
-        for name, p in model.llm.named_parameters():
-            if "lora_" in name:
-                p.requires_grad_(True)
+        _set_llm_lora(model)
     else:  # 2sep
         _set(model.channel_encoder, True)
         _set(model.channel_decoder, True)
@@ -65,3 +92,17 @@ def set_trainable(model: nn.Module, stage: str) -> None:
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def param_groups(model: nn.Module, lr: float, vision_lr_scale: float = 1.0) -> list[dict]:
+    """AdamW parameter groups of the trainable parameters: the vision towers at
+    ``lr * vision_lr_scale``, everything else at ``lr`` (each group remembers its ``scale``)."""
+    if not vision_lr_scale >= 0:
+        raise ValueError(f"vision_lr_scale must be >= 0, got {vision_lr_scale}")
+    vision = {id(p) for part in VISION_PARTS if getattr(model, part, None) is not None
+              for p in getattr(model, part).parameters()}
+    groups = [{"params": [p for p in trainable_parameters(model) if id(p) in vision],
+               "lr": lr * vision_lr_scale, "scale": vision_lr_scale},
+              {"params": [p for p in trainable_parameters(model) if id(p) not in vision],
+               "lr": lr, "scale": 1.0}]
+    return [g for g in groups if g["params"]]

@@ -47,12 +47,22 @@ class TaiChi(nn.Module):
         lr_image_size: side of the LR image fed to ``lr_tower``.
         image_token_id: the prompt placeholder that visual tokens replace.
         equalizer: receiver equaliser for the channel decoder's input.
+        visual_norm: LayerNorms on the projector's input and output (``visual_norm_in``,
+            ``visual_norm_out``), which fix the scale of what the LLM receives (towers
+            trained from scratch have no CLIP-style final normalisation; the fused features
+            can grow far beyond the text embeddings' scale). An option: see the README,
+            "Does the model read the image?".
+        pixel_mean, pixel_std: per-channel input normalisation of the towers, ``(x - mean) / std``
+            on images in [0, 1] (CLIP towers expect OpenAI's; the identity keeps raw pixels).
     """
 
     def __init__(self, *, lr_tower: nn.Module | None, hr_tower: nn.Module | None,
                  ban: nn.Module | None, projector: nn.Module | None, llm: SplitLLM,
                  channel_encoder: nn.Module, channel_decoder: nn.Module, lr_image_size: int,
-                 image_token_id: int, equalizer: Literal["zf", "mmse"] = "mmse") -> None:
+                 image_token_id: int, equalizer: Literal["zf", "mmse"] = "mmse",
+                 visual_norm: bool = False, visual_dim: int | None = None,
+                 pixel_mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                 pixel_std: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
         super().__init__()
         if ban is not None and hr_tower is None:
             raise ValueError("BAN needs an HR tower")
@@ -62,6 +72,20 @@ class TaiChi(nn.Module):
         self.lr_image_size = int(lr_image_size)
         self.image_token_id = int(image_token_id)
         self.equalizer = equalizer
+        if len(pixel_mean) != 3 or len(pixel_std) != 3 or not min(pixel_std) > 0:
+            raise ValueError(f"pixel_mean/pixel_std need 3 values each, std > 0; got {pixel_mean}, "
+                             f"{pixel_std}")
+        # not stored in checkpoints: they come from the config
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, 3, 1, 1),
+                             persistent=False)
+        self.visual_norm_in = self.visual_norm_out = None
+        if visual_norm:
+            if visual_dim is None or projector is None:
+                raise ValueError("visual_norm needs a projector and its input width visual_dim")
+            self.visual_norm_in = nn.LayerNorm(int(visual_dim))
+            self.visual_norm_out = nn.LayerNorm(llm.hidden_size)
 
     # -- vision ----------------------------------------------------------------
     @property
@@ -74,6 +98,7 @@ class TaiChi(nn.Module):
 
     def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """HR images (B, 3, H, W) in [0, 1] -> visual tokens (B, N_v, D) in LLM space."""
+        images = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         lr = F.interpolate(images, size=(self.lr_image_size, self.lr_image_size),
                            mode="bilinear", antialias=True, align_corners=False)
         v_l = self.lr_tower(lr)                                   # (B, g^2, C_l)
@@ -81,7 +106,9 @@ class TaiChi(nn.Module):
             v = self.ban(v_l, self.hr_tower(images))              # (B, g^2, C)
         else:
             v = v_l
-        return self.projector(v)                                  # (B, N_v, D)
+        if self.visual_norm_in is None:
+            return self.projector(v)                              # (B, N_v, D)
+        return self.visual_norm_out(self.projector(self.visual_norm_in(v)))
 
     def prompt_embeds(self, prompt_ids: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
         """Prompt ids (B, P) with ``N_v`` image placeholders each -> embeddings (B, P, D)."""

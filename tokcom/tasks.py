@@ -40,7 +40,8 @@ from typing import Callable, Literal, Sequence
 from tokcom.text.bpe import ASSISTANT_TOKEN, IMAGE_TOKEN, SPECIAL_TOKENS, USER_TOKEN
 
 __all__ = ["CAPTION_INSTRUCTION", "VQA_INSTRUCTION", "CLASSIFY_INSTRUCTION", "UNANSWERABLE",
-           "Task", "TASKS", "get_task", "build_prompt", "normalize_answer", "exact_match"]
+           "Task", "TASKS", "get_task", "build_prompt", "normalize_answer", "exact_match",
+           "caption_object_errors"]
 
 #: Image captioning instruction, verbatim from the design (V.A.2).
 CAPTION_INSTRUCTION = (
@@ -128,6 +129,22 @@ def exact_match(pred: str, gold: str | Sequence[str]) -> bool:
     golds = [gold] if isinstance(gold, str) else list(gold)
     p = normalize_answer(pred)
     return any(p == normalize_answer(g) for g in golds)
+
+
+def caption_object_errors(pred: str, gold: str) -> tuple[int, int]:
+    """Object-level errors of a scene-graph caption: ``(errors, objects)``.
+
+    Captions list objects separated by commas (``"a small striped red metal cube, a large ..."``,
+    :func:`tokcom.data.clevr_gen.caption`). Each gold object phrase is matched at most once by an
+    identical predicted phrase (after :func:`normalize_answer`, order free); ``errors`` = missed gold
+    objects + predicted objects that match none (hallucinated or wrong in any attribute), capped at
+    the number of gold objects, so ``1 - errors / objects`` lies in [0, 1].
+    """
+    from collections import Counter
+    g = Counter(normalize_answer(x) for x in gold.split(",") if x.strip())
+    p = Counter(normalize_answer(x) for x in pred.split(",") if x.strip())
+    n_gold, matched = sum(g.values()), sum((g & p).values())
+    return min(n_gold, (n_gold - matched) + (sum(p.values()) - matched)), n_gold
 
 
 # --------------------------------------------------------------------------- tasks

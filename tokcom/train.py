@@ -36,11 +36,13 @@ from channels.rng import make_generator
 
 from .baselines import DeepSC, create_baseline, is_baseline_preset
 from .channel_coding import set_noise_floor_from_policy
-from .checkpoint import load_checkpoint_tokenizer, load_pretrained_parts, save_checkpoint
+from .checkpoint import (base_lm_external, load_checkpoint_tokenizer, load_pretrained_parts,
+                         save_checkpoint)
 from .collate import collate_for
+from .config import load_config
 from .factory import build_codec, create_taichi
 from .lora import apply_lora
-from .stages import STAGES, set_trainable, trainable_parameters
+from .stages import STAGES, param_groups, set_trainable, trainable_parameters
 
 __all__ = ["main", "parse_mix", "train"]
 
@@ -74,6 +76,8 @@ def _train_sets(mix, num_images: int, num_sentences: int, seed: int):
     for name, w in mix:
         if name == "clevr_gen":
             ds = get_dataset(name, "train", num_images=num_images, questions_per_image=3, seed=seed)
+        elif name == "clevr_caption":     # the same scenes as clevr_gen, one caption each
+            ds = get_dataset(name, "train", num_images=num_images, seed=seed)
         elif name == "synthetic_sentiment":
             ds = get_dataset(name, "train", num_examples=num_sentences, seed=seed)
         else:
@@ -136,24 +140,29 @@ def _loss(model, b: dict, kw: dict) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) -> dict:
-    """Error-free accuracy (exact match) on ``n`` held-out examples per dataset."""
+    """Error-free accuracy on ``n`` held-out examples per dataset: exact match, or for captions
+    the object-level accuracy of :func:`tokcom.tasks.caption_object_errors`."""
     from tokcom.prompts import decode_answers
-    from tokcom.tasks import exact_match
+    from tokcom.tasks import caption_object_errors, exact_match
     model.eval()
     res = {}
     for name, ds in datasets.items():
         g = make_generator(seed, "cpu")
         idx = torch.randperm(len(ds), generator=g)[:n].tolist()
-        correct = 0
+        correct, total = 0, 0
         for i in range(0, len(idx), 64):
             b = _collate(model, tok, cfg, [ds[j] for j in idx[i:i + 64]], device)
             if isinstance(model, DeepSC):
                 pred = model.predict(b)
             else:
                 z = model.token_states(b["prompt_ids"], b["images"])
-                pred = decode_answers(tok, model.generate(z, cfg.max_answer_tokens, tok.eos_token_id))
-            correct += sum(exact_match(p, a) for p, a in zip(pred, b["answers"]))
-        res[name] = correct / max(1, len(idx))
+                pred = decode_answers(tok, model.generate(z, cfg.answer_tokens(b["task"]),
+                                                          tok.eos_token_id))
+            for p, a in zip(pred, b["answers"]):
+                err, n_obj = caption_object_errors(p, a) if b.get("task") == "caption" else (
+                    int(not exact_match(p, a)), 1)
+                correct, total = correct + n_obj - err, total + n_obj
+        res[name] = correct / max(1, total)
     model.train()
     return res
 
@@ -163,7 +172,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           channel_names: list[str], device: torch.device, save_every: int, num_images: int,
           num_sentences: int, init: str | None, eval_examples: int,
           pretrained: str | None = None, symbols_per_token: int | None = None,
-          progress: bool = True) -> Path:
+          vision_lr_scale: float = 1.0, progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
     torch.manual_seed(seed)
@@ -175,6 +184,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         if pretrained:
             raise ValueError("--pretrained applies to TaiChi presets, not the DeepSC baselines")
         model, tok, cfg = create_baseline(preset, device=device)
+    elif pretrained and base_lm_external(load_config(preset)):
+        # the LM is pretrained already (its own tokenizer): take only the vision towers
+        model, tok, cfg = create_taichi(preset, device=device)
+        load_pretrained_parts(model, pretrained, parts=("lr_tower", "hr_tower"))
     elif pretrained:
         model, tok, cfg = create_taichi(preset, tokenizer=load_checkpoint_tokenizer(pretrained),
                                         device=device)
@@ -204,6 +217,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                              f"seed {saved.get('seed')}); use another --out")
         if saved.get("lora"):
             apply_lora(model, cfg.lora)
+    # an LM whose base weights are not stored (smollm2) learns only through LoRA, from stage 0 on
+    llm_via_lora = base_lm_external(cfg)
+    if llm_via_lora and set(stages) & {"0", "1b", "2"}:
+        apply_lora(model, cfg.lora)
     logf = open(log_path, "a", newline="")
     log = csv.writer(logf)
     if log_path.stat().st_size == 0:
@@ -213,11 +230,12 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     for si, stage in enumerate(stages):
         if stage in ("2",):
             apply_lora(model, cfg.lora)
-        set_trainable(model, stage)
+        set_trainable(model, stage, llm_via_lora=llm_via_lora)
         params = trainable_parameters(model)
         # 1a trains BAN + projector, which only image tasks reach
         stage_sets = [x for x in sets if stage != "1a" or x[2][0].image is not None] or sets
-        opt = torch.optim.AdamW(params, lr=lr[stage], weight_decay=0.01)
+        opt = torch.optim.AdamW(param_groups(model, lr[stage], vision_lr_scale), lr=lr[stage],
+                                weight_decay=0.01)
         start = 0
         if has_state:
             saved = json.loads((state_dir / "position.json").read_text())
@@ -244,8 +262,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                 snr = snr_lo + (snr_hi - snr_lo) * torch.rand(batch_size, generator=g)
                 kw = {"channel": chans[cname], "snr_db": snr.to(device),
                       "generator": make_generator(_batch_seed(seed + 1, stage, step), device)}
+            cur_lr = _lr_at(step, total, lr[stage], warmup=max(1, total // 20))
             for grp in opt.param_groups:
-                grp["lr"] = _lr_at(step, total, lr[stage], warmup=max(1, total // 20))
+                grp["lr"] = grp["scale"] * cur_lr
             loss = _loss(model, b, kw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -253,7 +272,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             opt.step()
             ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
             bar.set_postfix(loss=f"{ema:.3f}", data=name)
-            log.writerow([stage, step, f"{loss.item():.5f}", f"{opt.param_groups[0]['lr']:.3g}", name,
+            log.writerow([stage, step, f"{loss.item():.5f}", f"{cur_lr:.3g}", name,
                           f"{time.time() - t0:.1f}"])
             if (step + 1) % save_every == 0 or step + 1 == total:
                 logf.flush()
@@ -274,7 +293,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             "train_minutes": round((time.time() - t0) / 60, 1),
             "error_free_accuracy_quick": acc, "preset": preset, "init": init,
             "pretrained_parts_from": pretrained,
-            "symbols_per_token": getattr(cfg, "symbols_per_token", None)}
+            "symbols_per_token": getattr(cfg, "symbols_per_token", None),
+            **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {})}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -308,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", default="0=2e-3,1a=1e-3,1b=5e-4,2=5e-4,2sep=1e-3,e2e=1e-3",
                    help="per-stage peak learning rate (cosine schedule, 5%% warm-up)")
+    p.add_argument("--vision-lr-scale", type=float, default=1.0,
+                   help="learning rate of the vision towers relative to the rest (0 freezes them); "
+                        "see python -m tokcom.vision_probe for why it matters")
     p.add_argument("--mix", default=DEFAULT_MIX, help="training data mixture name:weight,...")
     p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style training images")
     p.add_argument("--num-sentences", type=int, default=20000, help="generated sentiment sentences")
@@ -336,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                     device=torch.device(ns.device), save_every=ns.save_every,
                     num_images=ns.num_images, num_sentences=ns.num_sentences, init=ns.init,
                     pretrained=ns.pretrained, symbols_per_token=ns.symbols_per_token,
+                    vision_lr_scale=ns.vision_lr_scale,
                     eval_examples=ns.eval_examples, progress=not ns.no_progress)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)

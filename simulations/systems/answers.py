@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from channels.base import ChannelOutput
-from tokcom.tasks import exact_match
+from tokcom.tasks import caption_object_errors, exact_match
 
 from ..system import Tally
 from . import REPO
@@ -45,6 +45,8 @@ def eval_dataset(name: str, split: str, num_examples: int, root: str | None = No
     from tokcom.data import get_dataset
     if name == "clevr_gen":
         return get_dataset(name, split, num_images=num_examples, questions_per_image=1, seed=seed)
+    if name == "clevr_caption":
+        return get_dataset(name, split, num_images=num_examples, seed=seed)
     if name == "clevr_gen_cogent":
         return get_dataset("clevr_gen", split, num_images=num_examples, questions_per_image=1,
                            seed=seed, cogent="B")
@@ -61,7 +63,8 @@ def evaluation_set(dataset: str | None, task: str | None, split: str, num_exampl
                    data_root: str | None, default_task: str = "vqa"):
     """``(name, dataset)``: ``dataset`` by name, or the default set of ``task`` (vqa: CLEVR-style,
     classify: synthetic sentiment); a ``task`` that the named set does not pose is refused."""
-    name = dataset or {"classify": "synthetic_sentiment"}.get(task or default_task, "clevr_gen")
+    name = dataset or {"classify": "synthetic_sentiment", "caption": "clevr_caption"}.get(
+        task or default_task, "clevr_gen")
     ds = eval_dataset(name, split, num_examples, data_root)
     if task is not None and len(ds) and ds[0].task != task:
         raise ValueError(f"dataset {name!r} is a {ds[0].task!r} dataset, not {task!r}")
@@ -114,9 +117,11 @@ class AnswerSystem(abc.ABC):
         self.task = first.task
         # CLEVR-style questions say whether they need the high-resolution image: report the
         # accuracy on those (``accuracy_hr``) and on the others (``accuracy_lr``) as well
-        self.split_by_resolution = "needs_hr" in (first.meta or {})
+        self.split_by_resolution = "needs_hr" in (first.meta or {}) and self.task == "vqa"
         self.metrics = ("accuracy", "accuracy_hr", "accuracy_lr") if self.split_by_resolution \
             else ("accuracy",)
+        if self.task == "caption":   # object-level score first (exact whole captions are rare)
+            self.metrics = ("object_accuracy", "accuracy")
         self.device = torch.device(device)
         self._extra = describe_extra or {}
 
@@ -151,7 +156,7 @@ class AnswerSystem(abc.ABC):
         """Parameters that identify the system in a results file (JSON-serialisable)."""
         return {"name": self.name, "task": self.task, "dataset": self.dataset,
                 "eval_size": len(self.data), **self.describe_system(),
-                **({"metrics": list(self.metrics)} if self.split_by_resolution else {}),
+                **({"metrics": list(self.metrics)} if len(self.metrics) > 1 else {}),
                 **self._extra}
 
     def score(self, estimate: list[list[str]], batch: dict) -> dict[str, Tally]:
@@ -159,6 +164,13 @@ class AnswerSystem(abc.ABC):
         wrong = torch.tensor([[not exact_match(p, g) for p, g in zip(preds, gold)]
                               for preds in estimate], dtype=torch.long).reshape(len(estimate), len(gold))
         out = {"accuracy": Tally(wrong.sum(-1), len(gold), kind="accuracy")}
+        if self.task == "caption":
+            # objects of one caption share its decoding: errors_sq makes the interval cluster-robust
+            err = torch.tensor([[caption_object_errors(p, g)[0] for p, g in zip(preds, gold)]
+                                for preds in estimate], dtype=torch.long).reshape(len(estimate), len(gold))
+            n_obj = sum(caption_object_errors(g, g)[1] for g in gold)
+            return {"object_accuracy": Tally(err.sum(-1), n_obj, kind="accuracy",
+                                             errors_sq=(err ** 2).sum(-1)), **out}
         if self.split_by_resolution:
             hr = torch.tensor(batch["needs_hr"], dtype=torch.bool)
             out["accuracy_hr"] = Tally(wrong[:, hr].sum(-1), int(hr.sum()), kind="accuracy")

@@ -51,7 +51,7 @@ class TaiChiSystem(AnswerSystem):
     def answers(self, out: ChannelOutput, batch: dict | None = None) -> list[str]:
         """Equaliser, channel decoder, remaining LLM layers, greedy decoding (never reads ``batch``)."""
         z_hat = self.model.receive_states(out)                     # (S*B, P, D)
-        ids = self.model.generate(z_hat, self.cfg.max_answer_tokens, self.tokenizer.eos_token_id)
+        ids = self.model.generate(z_hat, self.cfg.answer_tokens(self.task), self.tokenizer.eos_token_id)
         return decode_answers(self.tokenizer, ids)
 
     def symbols_per_sample(self) -> int:

@@ -43,3 +43,30 @@ def test_checkpoint_stores_only_trainable_parts(smol, tmp_path):
     from safetensors.torch import load_file
     names = load_file(str(path / "model.safetensors")).keys()
     assert any("lora_" in n for n in names) and not any("embed_tokens" in n for n in names)
+
+
+def test_training_takes_the_towers_of_a_tiny_checkpoint_and_keeps_the_base_lm(smol, tmp_path):
+    """``--pretrained`` copies only the vision towers; the LM learns through LoRA (stage 1b too)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from tokcom.checkpoint import save_checkpoint
+    from tokcom.factory import create_taichi
+    from tokcom.train import main
+    model, tok, cfg = smol
+    tiny, ttok, tcfg = create_taichi("tiny")
+    save_checkpoint(tiny, ttok, tcfg, tmp_path / "tiny")
+    conf = tmp_path / "smol.json"
+    conf.write_text(json.dumps(cfg.to_dict()))         # the fixture's converted LM cache
+    out = tmp_path / "ck"
+    assert main(["--preset", str(conf), "--pretrained", str(tmp_path / "tiny"), "--stages", "1b",
+                 "--steps", "1b=2", "--batch-size", "2", "--mix", "synthetic_sentiment:1",
+                 "--num-sentences", "8", "--eval-examples", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    got = load_file(str(out / "model.safetensors"))
+    assert not any(k.startswith("llm.") and "lora_" not in k for k in got)
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in got.items())   # LoRA learned
+    for k, v in tiny.lr_tower.state_dict().items():
+        assert torch.equal(got[f"lr_tower.{k}"], v)
+    assert (out / "tokenizer").exists() and json.loads((out / "config.json").read_text())["tokenizer"] == "llm"

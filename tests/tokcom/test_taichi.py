@@ -107,6 +107,53 @@ def test_trainable_parts_get_gradients_through_rayleigh_and_frozen_none(small_ta
     assert not any(n.startswith(("lr_tower.", "hr_tower.")) for n in trainable)
 
 
+@pytest.mark.parametrize("stage", ["0", "1b", "2"])
+def test_an_external_lm_learns_only_through_lora_in_every_stage(small_taichi, stage):
+    """smollm2's base weights are not stored in checkpoints, so no stage may change them."""
+    model, tok, cfg = small_taichi
+    m = copy.deepcopy(model)
+    with pytest.raises(ValueError, match="apply_lora"):
+        set_trainable(m, stage, llm_via_lora=True)
+    apply_lora(m, cfg.lora)
+    set_trainable(m, stage, llm_via_lora=True)
+    llm = {n for n, p in m.named_parameters() if p.requires_grad and n.startswith("llm.")}
+    assert llm and all("lora_" in n for n in llm)
+    assert any(n.startswith("ban.") for n, p in m.named_parameters() if p.requires_grad)
+    towers = any(p.requires_grad for n, p in m.named_parameters() if n.startswith("lr_tower."))
+    assert towers == (stage == "0")
+    set_trainable(m, stage)    # a from-scratch LM trains fully in 0 and 1b
+    full = all(p.requires_grad for n, p in m.named_parameters()
+               if n.startswith("llm.") and "lora_" not in n)
+    assert full == (stage in ("0", "1b"))
+
+
+def test_pixel_normalisation_and_connector_norms_from_the_config(small_taichi):
+    from conftest import CORPUS, small_config
+
+    from tokcom.factory import create_taichi
+    _model, tok, _cfg = small_taichi
+    cfg = small_config(visual_norm=True)
+    cfg.vision.pixel_mean, cfg.vision.pixel_std = [0.5, 0.4, 0.3], [0.25, 0.2, 0.5]
+    torch.manual_seed(0)
+    m, _, _ = create_taichi(cfg, tokenizer=tok)
+    x = torch.rand(2, 3, 96, 96, generator=G(3))
+    v = m.visual_tokens(x)
+    # the output norm: every visual token has zero mean and unit variance over its features
+    assert torch.allclose(v.mean(-1), torch.zeros(2, 36), atol=1e-5)
+    assert torch.allclose(v.var(-1, unbiased=False), torch.ones(2, 36), atol=3e-3)   # LayerNorm eps
+    # the towers see (x - mean) / std: the same as an identity-normalised model fed that input
+    mean, std = torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1), torch.tensor([0.25, 0.2, 0.5]).view(1, 3, 1, 1)
+    m.pixel_mean.zero_(), m.pixel_std.fill_(1.0)
+    assert torch.allclose(m.visual_tokens((x - mean) / std), v, atol=1e-5)
+    assert "pixel_mean" not in m.state_dict()          # config, not weights
+    apply_lora(m, cfg.lora)
+    set_trainable(m, "1a")
+    assert m.visual_norm_in.weight.requires_grad and m.visual_norm_out.weight.requires_grad
+    cfg.vision.pixel_std = [1.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="pixel_std"):
+        create_taichi(cfg, corpus=CORPUS)
+
+
 def test_generation_with_and_without_kv_cache(small_taichi):
     model, tok, cfg = small_taichi
     b = _batch(model, tok, cfg)

@@ -8,8 +8,8 @@ import pytest
 
 import tokcom.tasks
 from tokcom.tasks import (CAPTION_INSTRUCTION, CLASSIFY_INSTRUCTION, TASKS, UNANSWERABLE,
-                          VQA_INSTRUCTION, Task, build_prompt, exact_match, get_task,
-                          normalize_answer)
+                          VQA_INSTRUCTION, Task, build_prompt, caption_object_errors, exact_match,
+                          get_task, normalize_answer)
 
 PAPER = Path("/work/shared/paper/taichi-tokencom.txt")
 
@@ -161,6 +161,22 @@ def test_task_score():
     assert task.score("Positive.", "positive")
     assert not task.score("positive sentiment", "positive")
     assert get_task("vqa").score("An orange.", ["orange", "yellow"])
+
+
+def test_caption_object_errors_match_objects_order_free_and_cap_at_the_gold_count():
+    gold = "a small striped red metal cube, a large blue rubber sphere, a small gray metal cylinder"
+    assert caption_object_errors(gold, gold) == (0, 3)
+    shuffled = "a large blue rubber sphere, a small gray metal cylinder, A small striped red metal cube."
+    assert caption_object_errors(shuffled, gold) == (0, 3)
+    # one attribute wrong: a missed gold object and a predicted object that matches none
+    one_wrong = "a small dotted red metal cube, a large blue rubber sphere, a small gray metal cylinder"
+    assert caption_object_errors(one_wrong, gold) == (2, 3)
+    assert caption_object_errors("", gold) == (3, 3)
+    assert caption_object_errors(gold + ", a large red rubber cube", gold) == (1, 3)
+    assert caption_object_errors(", ".join(["a large red rubber cube"] * 9), gold) == (3, 3)
+    # a duplicated object matches its gold once
+    assert caption_object_errors("a large blue rubber sphere, a large blue rubber sphere",
+                                 "a large blue rubber sphere") == (1, 1)
 
 
 def test_docstring_examples():

@@ -3,6 +3,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from tokcom.train import main, parse_mix
 
@@ -79,3 +80,29 @@ def test_separate_codec_at_another_bandwidth(tmp_path, cfg_path):
     # a stage without the codec cannot change its bandwidth
     assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), "--stages", "1a",
                  "--steps", "1a=1", "--symbols-per-token", "2", *ARGS]) == 2
+
+
+def test_vision_lr_scale_zero_keeps_the_towers_and_trains_the_rest(tmp_path, cfg_path):
+    from safetensors.torch import load_file
+
+    from tokcom.factory import create_taichi
+    from tokcom.stages import param_groups, set_trainable
+    model, _tok, _cfg = create_taichi(cfg_path)
+    set_trainable(model, "0")
+    groups = param_groups(model, 1e-3, 0.1)
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 1e-3]
+    tower_ids = {id(p) for p in [*model.lr_tower.parameters(), *model.hr_tower.parameters()]}
+    assert {id(p) for p in groups[0]["params"]} == tower_ids
+    with pytest.raises(ValueError, match="vision_lr_scale"):
+        param_groups(model, 1e-3, -1.0)
+    out = tmp_path / "run"
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "0", "--steps", "0=3",
+                 "--vision-lr-scale", "0", *ARGS]) == 0
+    got = load_file(str(out / "model.safetensors"))
+    torch.manual_seed(0)
+    fresh, _t, _c = create_taichi(cfg_path)
+    init = fresh.state_dict()
+    # the same seed builds the same initial model: towers untouched, BAN moved
+    assert all(torch.equal(got[k], init[k]) for k in got if k.startswith(("lr_tower.", "hr_tower.")))
+    assert any(not torch.equal(got[k], init[k]) for k in got if k.startswith("ban."))
+    assert json.loads((out / "meta.json").read_text())["vision_lr_scale"] == 0.0

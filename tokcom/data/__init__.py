@@ -5,7 +5,9 @@ Registry (``get_dataset(name, split, **kw)``):
 =======================  ==============================================  =========
 name                     class / source                                  task
 =======================  ==============================================  =========
-``clevr_gen``            :class:`CLEVRStyle` -- procedural, offline      vqa/caption
+``clevr_gen``            :class:`CLEVRStyle` -- procedural, offline      vqa
+``clevr_caption``        :class:`CLEVRStyle` (``task="caption"``): the    caption
+                         same scenes, one scene-graph caption each
 ``easy_vqa``             :class:`EasyVQA` -- PyPI ``easy-vqa`` wheel      vqa
 ``clevr``                :class:`CLEVRReal` -- CLEVR v1.0 (``root=``)      vqa
 ``vqav2``                :class:`VQAv2` -- ``VQAv2.from_root(root=)``      vqa
@@ -15,7 +17,7 @@ name                     class / source                                  task
 ``synthetic_sentiment``  :class:`SyntheticSentiment` -- offline           classify
 =======================  ==============================================  =========
 
-Only ``clevr_gen`` and ``synthetic_sentiment`` work with no data on disk
+Only ``clevr_gen``, ``clevr_caption`` and ``synthetic_sentiment`` work with no data on disk
 (``easy_vqa`` needs ``pip install easy-vqa``). High-resolution-only content
 (pattern questions) exists in ``clevr_gen``; see :mod:`tokcom.data.clevr_gen`.
 """
@@ -63,6 +65,7 @@ def _needs_root(cls_name: str, factory: Callable[..., Dataset]) -> Callable[...,
 #: name -> factory ``(split, **kw) -> Dataset``.
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "clevr_gen": lambda split, **kw: CLEVRStyle(split, **kw),
+    "clevr_caption": lambda split, **kw: CLEVRStyle(split, task="caption", **kw),
     "easy_vqa": lambda split, **kw: EasyVQA(split, **kw),
     "clevr": _needs_root("clevr", lambda root, split, **kw: CLEVRReal(root, split, **kw)),
     "vqav2": _needs_root("vqav2", lambda root, split, **kw: VQAv2.from_root(root, split, **kw)),

@@ -74,13 +74,19 @@ def test_deepsc_systems_refuse_a_task_they_do_not_serve_and_missing_checkpoints(
         systems.get("deepsc", checkpoint=str(tmp_path / "nothing"), num_examples=4)
 
 
-def test_sft_checkpoint_sends_token_states_unchanged_over_the_error_free_channel(tmp_path):
-    cfg = tmp_path / "c.json"
+def _small_taichi_checkpoint(root: Path, stages: str, steps: str, mix: str) -> Path:
+    """A (barely trained) small TaiChi checkpoint in ``root/ck``."""
+    cfg = root / "c.json"
     cfg.write_text(json.dumps(small_config(max_prompt_tokens=128).to_dict()))
-    out = tmp_path / "vlm"
-    assert train_main(["--preset", str(cfg), "--stages", "1a", "--steps", "1a=1", "--out", str(out),
-                       "--mix", "clevr_gen:1", "--num-images", "8", "--batch-size", "2",
+    out = root / "ck"
+    assert train_main(["--preset", str(cfg), "--stages", stages, "--steps", steps, "--out", str(out),
+                       "--mix", mix, "--num-images", "8", "--batch-size", "2",
                        "--eval-examples", "2", "--no-progress"]) == 0
+    return out
+
+
+def test_sft_checkpoint_sends_token_states_unchanged_over_the_error_free_channel(tmp_path):
+    out = _small_taichi_checkpoint(tmp_path, "1a", "1a=1", "clevr_gen:1")
     s = systems.get("taichi-vlm", checkpoint=str(out), dataset="clevr_gen", num_examples=6)
     assert type(s.model.channel_encoder).__name__ == "IdentityEncoder"
     assert "error-free channel only" in s.describe()["channel_coding"]
@@ -128,3 +134,20 @@ def test_results_name_the_checkpoint_relative_to_the_repository():
     """The same results file is the same configuration in every clone (path-independent)."""
     s = systems.get("taichi", dataset="easy_vqa", num_examples=4)
     assert s.describe()["checkpoint"] == "checkpoints/taichi-tiny"
+
+
+def test_captioning_trains_and_sweeps_with_an_object_level_score(tmp_path):
+    out = _small_taichi_checkpoint(tmp_path, "0,2", "0=3,2=2", "clevr_caption:1,clevr_gen:1")
+    assert "clevr_caption" in json.loads((out / "meta.json").read_text())["error_free_accuracy_quick"]
+    s = systems.get("taichi", checkpoint=str(out), task="caption", num_examples=6)
+    assert s.dataset == "clevr_caption" and s.metrics == ("object_accuracy", "accuracy")
+    batch = s.sample(3, torch.Generator().manual_seed(0))
+    assert batch["answer_ids"].shape[1] > s.cfg.max_answer_tokens   # captions keep their length
+    rows = run_sweep(s, channels.get("awgn"), [0.0, 30.0], batch_size=3,
+                     stop=StopRule(max_samples=6), seed=0, progress=False)
+    obj = [r for r in rows if r["metric"] == "object_accuracy"]
+    assert len(obj) == 2 and all(r["num_samples"] == 6 for r in obj)
+    assert obj[0]["num_trials"] == obj[1]["num_trials"]          # the same gold objects at each SNR
+    assert 6 * 3 <= obj[0]["num_trials"] <= 6 * 10               # 3-10 objects per scene
+    assert all(0 <= r["num_errors"] <= r["num_trials"] for r in obj)
+    assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in rows)

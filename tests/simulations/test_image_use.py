@@ -1,0 +1,67 @@
+"""simulations.image_use: the same questions with real, shuffled and blank images."""
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from simulations.image_use import image_use, main
+from tokcom.train import main as train_main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tokcom"))
+from conftest import small_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def vlm(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vlm")
+    (root / "c.json").write_text(json.dumps(small_config(max_prompt_tokens=128).to_dict()))
+    out = root / "ck"
+    assert train_main(["--preset", str(root / "c.json"), "--stages", "1a", "--steps", "1a=1",
+                       "--out", str(out), "--mix", "clevr_gen:1", "--num-images", "8",
+                       "--batch-size", "2", "--eval-examples", "2", "--no-progress"]) == 0
+    return out
+
+
+def test_three_conditions_on_the_same_questions(vlm, tmp_path):
+    out = tmp_path / "u.csv"
+    assert main(["--system", "taichi-vlm", "--checkpoint", str(vlm), "--dataset", "clevr_gen",
+                 "--num-examples", "12", "--batch-size", "6", "--out", str(out)]) == 0
+    df = pd.read_csv(out).set_index("condition")
+    assert list(df.index) == ["real", "shuffled", "blank"]
+    assert (df.num_examples == 12).all() and df.loc["real", "answers_changed"] == 0
+    assert ((df.ci_low <= df.accuracy) & (df.accuracy <= df.ci_high)).all()
+
+
+class _Brightness:
+    """Answers "bright"/"dark" from the image it receives; gold answers follow the real image."""
+    name, dataset = "fake", "fake"
+
+    def sample(self, n, generator):
+        images = torch.rand(n, 1, 1, 1, generator=generator).expand(n, 3, 4, 4).clone()
+        return {"images": images, "answers": ["bright" if v > 0.5 else "dark" for v in images[:, 0, 0, 0]]}
+
+    def transmit(self, batch):
+        return batch["images"].mean((1, 2, 3)).to(torch.complex64).unsqueeze(-1)
+
+    def receive(self, out, batch):
+        return [["bright" if v > 0.5 else "dark" for v in out.y.real[0, :, 0]]]
+
+
+def test_a_system_that_reads_the_image_loses_accuracy_with_the_wrong_one():
+    rows = {r["condition"]: r for r in image_use(_Brightness(), 200, batch_size=50)}
+    assert rows["real"]["accuracy"] == 1.0 and rows["real"]["answers_changed"] == 0
+    assert 0.3 < rows["shuffled"]["accuracy"] < 0.7 and rows["shuffled"]["answers_changed"] > 0.3
+    # blank mid-grey reads as "dark" (0.5 is not > 0.5): every "bright" answer changes
+    assert rows["blank"]["answers_changed"] == pytest.approx(1 - rows["blank"]["accuracy"])
+
+
+def test_text_only_data_and_bad_sizes_are_refused(vlm, tmp_path, capsys):
+    common = ["--system", "taichi-vlm", "--checkpoint", str(vlm), "--out", str(tmp_path / "x.csv")]
+    assert main(common + ["--dataset", "synthetic_sentiment", "--split", "val",
+                          "--num-examples", "4"]) == 2
+    assert "no images" in capsys.readouterr().err
+    assert main(common + ["--num-examples", "1"]) == 2
+    assert not (tmp_path / "x.csv").exists()
