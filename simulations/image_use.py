@@ -20,6 +20,7 @@ import torch
 
 import channels
 from channels.rng import make_generator
+from tokcom.tasks import exact_match
 
 from .results import atomic_write_text
 from .stats import wilson_interval
@@ -56,7 +57,6 @@ def image_use(system, num_examples: int, batch_size: int = 64, seed: int = 0) ->
         batch["images"] = real
         gold += batch["answers"]
         done, b = done + n, b + 1
-    from tokcom.tasks import exact_match
     rows = []
     for c in CONDITIONS:
         k = sum(exact_match(p, g) for p, g in zip(answers[c], gold))
