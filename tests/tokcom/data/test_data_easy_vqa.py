@@ -50,12 +50,15 @@ def test_easy_vqa_bad_root_and_split(tmp_path):
 
 
 def test_registry():
-    assert set(DATASETS) == {"clevr_gen", "easy_vqa", "clevr", "vqav2", "sst2", "imdb", "synthetic_sentiment"}
+    assert set(DATASETS) == {"clevr_gen", "clevr_caption", "easy_vqa", "clevr", "vqav2", "sst2", "imdb",
+                             "synthetic_sentiment"}
     with pytest.raises(ValueError) as ei:
         get_dataset("mnist", "train")
     assert all(n in str(ei.value) for n in DATASETS)
     ds = get_dataset("clevr_gen", "val", num_images=2, questions_per_image=2)
     assert len(ds) == 4 and ds[0].task == "vqa"
     assert len(get_dataset("synthetic_sentiment", "test", num_examples=6)) == 6
+    cap = get_dataset("clevr_caption", "val", num_images=2)     # the same scenes, one caption each
+    assert len(cap) == 2 and cap[0].task == "caption" and torch.equal(cap[1].image, ds[2].image)
     with pytest.raises(ValueError, match="root"):
         get_dataset("imdb", "train")
