@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.tokcom-installed
 SWEEP_ARGS ?=
 TEST_ARGS  ?=
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions probe clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe clean
 
 install: $(STAMP)
 
@@ -63,6 +63,17 @@ captions: $(STAMP)
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(CAPTIONS) --dataset $$d --out results/image_use_taichi-captions_$$d.csv; done
 	for s in val test; do $(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split $$s --out results/taichi-captions_sentiment_$${s}_none.csv; done
 	$(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 500 --task caption --out results/taichi-captions_caption_none.csv
+
+# the smollm2 preset: the pretrained 135M LM through LoRA, the shipped tiny checkpoint's towers; a short
+# CPU budget (README: "smollm2"), then its held-out figures (200 questions each)
+SMOL := checkpoints/variants/taichi-smollm2
+smollm2: $(STAMP)
+	$(PY) -m tokcom.train --preset smollm2 --seed 0 --pretrained checkpoints/taichi-tiny --stages 1a,1b,2 \
+		--steps 1a=40,1b=100,2=80 --batch-size 8 --eval-examples 60 --out $(SMOL)
+	for d in clevr_gen easy_vqa; do \
+		$(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset $$d --out results/taichi-smollm2_$${d}_none.csv; done
+	for s in val test; do $(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset synthetic_sentiment --split $$s --out results/taichi-smollm2_sentiment_$${s}_none.csv; done
+	$(PY) -m simulations.image_use --system taichi --checkpoint $(SMOL) --dataset easy_vqa --num-examples 192 --out results/image_use_taichi-smollm2_easy_vqa.csv
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
