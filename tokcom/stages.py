@@ -41,12 +41,11 @@ def _set(module: nn.Module | None, flag: bool) -> None:
 
 
 def _set_llm_lora(model: nn.Module) -> None:
-    names = [n for n, p in model.llm.named_parameters() if "lora_" in n]
-    if not names:
+    lora = [p for n, p in model.llm.named_parameters() if "lora_" in n]
+    if not lora:
         raise ValueError("this stage trains the LLM through LoRA: apply_lora(model, ...) first")
-    for name, p in model.llm.named_parameters():
-        if "lora_" in name:
-            p.requires_grad_(True)
+    for p in lora:
+        p.requires_grad_(True)
 
 
 def _set_connector(model: nn.Module) -> None:

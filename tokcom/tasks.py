@@ -173,7 +173,7 @@ class Task:
     uses_image: bool
     answer_format: str
     normalize: Callable[[str], str] = field(default=normalize_answer, repr=False)
-    metric: Literal["exact_match"] = "exact_match"
+    metric: Literal["exact_match", "objects"] = "exact_match"
     default_input: str | None = None
     labels: tuple[str, ...] | None = None
 
@@ -182,6 +182,13 @@ class Task:
         golds = [gold] if isinstance(gold, str) else list(gold)
         p = self.normalize(pred)
         return any(p == self.normalize(g) for g in golds)
+
+    def errors(self, pred: str, gold: str) -> tuple[int, int]:
+        """``(errors, units)`` of one answer under :attr:`metric`: exact match is one unit; the
+        ``objects`` metric (captions) counts objects, :func:`caption_object_errors`."""
+        if self.metric == "objects":
+            return caption_object_errors(pred, gold)
+        return int(not self.score(pred, gold)), 1
 
 
 TASKS: dict[str, Task] = {
@@ -198,6 +205,7 @@ TASKS: dict[str, Task] = {
         short_instruction="Describe the image in one short sentence.",
         uses_image=True,
         answer_format="one descriptive sentence",
+        metric="objects",
         default_input="Image caption.",
     ),
     "classify": Task(

@@ -140,10 +140,10 @@ def _loss(model, b: dict, kw: dict) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) -> dict:
-    """Error-free accuracy on ``n`` held-out examples per dataset: exact match, or for captions
-    the object-level accuracy of :func:`tokcom.tasks.caption_object_errors`."""
+    """Error-free accuracy on ``n`` held-out examples per dataset under each task's metric
+    (:meth:`tokcom.tasks.Task.errors`: exact match; objects for captions)."""
     from tokcom.prompts import decode_answers
-    from tokcom.tasks import caption_object_errors, exact_match
+    from tokcom.tasks import get_task
     model.eval()
     res = {}
     for name, ds in datasets.items():
@@ -158,10 +158,10 @@ def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) 
                 z = model.token_states(b["prompt_ids"], b["images"])
                 pred = decode_answers(tok, model.generate(z, cfg.answer_tokens(b["task"]),
                                                           tok.eos_token_id))
+            task = get_task(b["task"])
             for p, a in zip(pred, b["answers"]):
-                err, n_obj = caption_object_errors(p, a) if b.get("task") == "caption" else (
-                    int(not exact_match(p, a)), 1)
-                correct, total = correct + n_obj - err, total + n_obj
+                err, units = task.errors(p, a)
+                correct, total = correct + units - err, total + units
         res[name] = correct / max(1, total)
     model.train()
     return res

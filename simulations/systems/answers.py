@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from channels.base import ChannelOutput
-from tokcom.tasks import caption_object_errors, exact_match
+from tokcom.tasks import exact_match, get_task
 
 from ..system import Tally
 from . import REPO
@@ -120,7 +120,7 @@ class AnswerSystem(abc.ABC):
         self.split_by_resolution = "needs_hr" in (first.meta or {}) and self.task == "vqa"
         self.metrics = ("accuracy", "accuracy_hr", "accuracy_lr") if self.split_by_resolution \
             else ("accuracy",)
-        if self.task == "caption":   # object-level score first (exact whole captions are rare)
+        if get_task(self.task).metric == "objects":   # captions: objects first (exact ones are rare)
             self.metrics = ("object_accuracy", "accuracy")
         self.device = torch.device(device)
         self._extra = describe_extra or {}
@@ -164,12 +164,13 @@ class AnswerSystem(abc.ABC):
         wrong = torch.tensor([[not exact_match(p, g) for p, g in zip(preds, gold)]
                               for preds in estimate], dtype=torch.long).reshape(len(estimate), len(gold))
         out = {"accuracy": Tally(wrong.sum(-1), len(gold), kind="accuracy")}
-        if self.task == "caption":
+        task = get_task(self.task)
+        if task.metric == "objects":
             # objects of one caption share its decoding: errors_sq makes the interval cluster-robust
-            err = torch.tensor([[caption_object_errors(p, g)[0] for p, g in zip(preds, gold)]
+            err = torch.tensor([[task.errors(p, g)[0] for p, g in zip(preds, gold)]
                                 for preds in estimate], dtype=torch.long).reshape(len(estimate), len(gold))
-            n_obj = sum(caption_object_errors(g, g)[1] for g in gold)
-            return {"object_accuracy": Tally(err.sum(-1), n_obj, kind="accuracy",
+            units = sum(task.errors(g, g)[1] for g in gold)
+            return {"object_accuracy": Tally(err.sum(-1), units, kind="accuracy",
                                              errors_sq=(err ** 2).sum(-1)), **out}
         if self.split_by_resolution:
             hr = torch.tensor(batch["needs_hr"], dtype=torch.bool)

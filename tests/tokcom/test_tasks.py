@@ -47,7 +47,7 @@ def test_registry():
 def test_every_task_well_formed(name):
     task = get_task(name)
     assert isinstance(task, Task) and task.name == name
-    assert task.metric == "exact_match"
+    assert task.metric == ("objects" if name == "caption" else "exact_match")
     assert task.answer_format
     # the short variant is one short sentence, much shorter than the full one
     assert task.short_instruction.count(".") + task.short_instruction.count("?") == 1
@@ -174,6 +174,9 @@ def test_caption_object_errors_match_objects_order_free_and_cap_at_the_gold_coun
     assert caption_object_errors("", gold) == (3, 3)
     assert caption_object_errors(gold + ", a large red rubber cube", gold) == (1, 3)
     assert caption_object_errors(", ".join(["a large red rubber cube"] * 9), gold) == (3, 3)
+    # each task counts its own units: objects for captions, one per answer otherwise
+    assert get_task("caption").errors(one_wrong, gold) == (2, 3)
+    assert get_task("vqa").errors("Two.", "2") == (0, 1) and get_task("classify").errors("no", "yes") == (1, 1)
     # a duplicated object matches its gold once
     assert caption_object_errors("a large blue rubber sphere, a large blue rubber sphere",
                                  "a large blue rubber sphere") == (1, 1)
