@@ -15,6 +15,8 @@ stage     trainable                                                channel in th
 ``e2e``   everything (the DeepSC-family baselines of               yes
           :mod:`tokcom.baselines`, trained end to end over the
           channel)
+``0v``    vision towers + BAN on image labels, no LLM (``tiny``:   no
+          :mod:`tokcom.vision_pretrain`; runs before ``0``)
 ========  ======================================================  =========================
 
 ``llm_via_lora=True`` (presets whose LM is pretrained and not stored in
@@ -31,7 +33,8 @@ __all__ = ["STAGES", "VISION_PARTS", "set_trainable", "trainable_parameters", "p
 #: the visual tokenizers (see :func:`param_groups`)
 VISION_PARTS = ("lr_tower", "hr_tower")
 
-STAGES = ("0", "1a", "1b", "2", "2sep", "e2e")
+#: (new stages are appended: the index seeds each stage's batches, see ``tokcom.train``)
+STAGES = ("0", "1a", "1b", "2", "2sep", "e2e", "0v")
 
 
 def _set(module: nn.Module | None, flag: bool) -> None:
@@ -64,6 +67,9 @@ def set_trainable(model: nn.Module, stage: str, *, llm_via_lora: bool = False) -
     _set(model, False)
     if stage == "e2e":
         _set(model, True)
+    elif stage == "0v":
+        for part in VISION_PARTS + ("ban",):
+            _set(getattr(model, part, None), True)
     elif stage == "0":
         _set(model, True)
         _set(model.channel_encoder, False)

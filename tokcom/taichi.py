@@ -96,16 +96,20 @@ class TaiChi(nn.Module):
         n = self.lr_tower.grid_size ** 2
         return self.projector.output_tokens(n) if hasattr(self.projector, "output_tokens") else n
 
-    def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """HR images (B, 3, H, W) in [0, 1] -> visual tokens (B, N_v, D) in LLM space."""
+    def fused_features(self, images: torch.Tensor) -> torch.Tensor:
+        """HR images (B, 3, H, W) in [0, 1] -> the BAN output (B, g^2, C), or the LR tokens
+        (B, g^2, C_l) without BAN: what the projector receives."""
         images = (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
         lr = F.interpolate(images, size=(self.lr_image_size, self.lr_image_size),
                            mode="bilinear", antialias=True, align_corners=False)
         v_l = self.lr_tower(lr)                                   # (B, g^2, C_l)
         if self.ban is not None:
-            v = self.ban(v_l, self.hr_tower(images))              # (B, g^2, C)
-        else:
-            v = v_l
+            return self.ban(v_l, self.hr_tower(images))           # (B, g^2, C)
+        return v_l
+
+    def visual_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """HR images (B, 3, H, W) in [0, 1] -> visual tokens (B, N_v, D) in LLM space."""
+        v = self.fused_features(images)
         if self.visual_norm_in is None:
             return self.projector(v)                              # (B, N_v, D)
         return self.visual_norm_out(self.projector(self.visual_norm_in(v)))

@@ -1,7 +1,10 @@
 """Phase-wise training of TaiChi (design Sec. V): ``python -m tokcom.train --preset tiny``.
 
-Stages (see :mod:`tokcom.stages`): ``0`` from-scratch pretraining of the parts
-that have no pretrained weights (``tiny`` only), ``1a`` BAN + projector,
+Stages (see :mod:`tokcom.stages`): ``0v`` supervised pretraining of the vision
+towers + BAN on image labels (:mod:`tokcom.vision_pretrain`; ``tiny`` has no
+pretrained towers), ``0`` from-scratch pretraining of the parts that have no
+pretrained weights (``tiny`` only; after ``0v`` the towers stay frozen unless
+``--vision-lr-scale`` says otherwise), ``1a`` BAN + projector,
 ``1b`` multitask instruction SFT, ``2`` joint VLM-channel coding with LoRA and
 the channel in the loop (SNR drawn per example, channel type per batch),
 ``2sep`` channel codec alone on the frozen VLM (the "separate coding" variant),
@@ -43,10 +46,11 @@ from .config import load_config
 from .factory import build_codec, create_taichi
 from .lora import apply_lora
 from .stages import STAGES, param_groups, set_trainable, trainable_parameters
+from .vision_pretrain import pretrain_vision
 
 __all__ = ["main", "parse_mix", "train"]
 
-DEFAULT_STEPS = {"0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200, "e2e": 1200}
+DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200, "e2e": 1200}
 #: stages with the channel in the loop (SNR drawn per example, channel type per batch)
 CHANNEL_STAGES = ("2", "2sep", "e2e")
 DEFAULT_MIX = "clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25"
@@ -228,6 +232,19 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     t0 = time.time()
     snr_lo, snr_hi = snr_range
     for si, stage in enumerate(stages):
+        if stage == "0v":
+            if has_state:   # a later stage saved a state: it holds the pretrained towers
+                continue
+            if isinstance(model, DeepSC) or getattr(model, "lr_tower", None) is None:
+                raise ValueError("stage 0v pretrains a TaiChi model's vision towers; this model has none")
+            set_trainable(model, stage)
+            pretrain_vision(model, steps=steps[stage], batch_size=batch_size, lr=lr[stage], seed=seed,
+                            num_images=num_images, image_size=cfg.vision.image_size,
+                            use_easy_vqa=any(n == "easy_vqa" for n, _w in mix), device=device,
+                            progress=progress,
+                            log=lambda k, v, r, src: log.writerow(
+                                [stage, k, f"{v:.5f}", f"{r:.3g}", src, f"{time.time() - t0:.1f}"]))
+            continue
         if stage in ("2",):
             apply_lora(model, cfg.lora)
         set_trainable(model, stage, llm_via_lora=llm_via_lora)
@@ -323,13 +340,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="channel uses per transmitted token: replaces the codec with a fresh one of "
                         "this bandwidth (stages 2/2sep; e.g. a 2sep codec at another budget)")
     p.add_argument("--out", required=True, help="output folder (checkpoint, state/, train_log.csv)")
-    p.add_argument("--stages", default="0,1a,1b,2", help=f"comma list from {', '.join(STAGES)}")
+    p.add_argument("--stages", default="0v,0,1a,1b,2", help=f"comma list from {', '.join(STAGES)}")
     p.add_argument("--steps", default=None, help="per-stage steps, e.g. 0=3000,2=1500")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", default="0=2e-3,1a=1e-3,1b=5e-4,2=5e-4,2sep=1e-3,e2e=1e-3",
+    p.add_argument("--lr", default="0v=1e-3,0=2e-3,1a=1e-3,1b=5e-4,2=5e-4,2sep=1e-3,e2e=1e-3",
                    help="per-stage peak learning rate (cosine schedule, 5%% warm-up)")
-    p.add_argument("--vision-lr-scale", type=float, default=1.0,
-                   help="learning rate of the vision towers relative to the rest (0 freezes them); "
+    p.add_argument("--vision-lr-scale", type=float, default=None,
+                   help="learning rate of the vision towers relative to the rest (0 freezes them; "
+                        "default: 0 when the stages include 0v, which pretrains them, else 1); "
                         "see python -m tokcom.vision_probe for why it matters")
     p.add_argument("--mix", default=DEFAULT_MIX, help="training data mixture name:weight,...")
     p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style training images")
@@ -359,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                     device=torch.device(ns.device), save_every=ns.save_every,
                     num_images=ns.num_images, num_sentences=ns.num_sentences, init=ns.init,
                     pretrained=ns.pretrained, symbols_per_token=ns.symbols_per_token,
-                    vision_lr_scale=ns.vision_lr_scale,
+                    vision_lr_scale=(ns.vision_lr_scale if ns.vision_lr_scale is not None
+                                     else 0.0 if "0v" in stages else 1.0),
                     eval_examples=ns.eval_examples, progress=not ns.no_progress)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)

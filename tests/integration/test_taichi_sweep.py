@@ -21,3 +21,15 @@ def test_taichi_sweep_over_rayleigh(tmp_path):
     acc = df.set_index("snr_db").value
     assert acc[30.0] > acc[-20.0] + 0.1 and acc[30.0] > 0.55
     assert all(df.ci_low <= df.value) and all(df.value <= df.ci_high)
+
+
+def test_shipped_checkpoint_reads_the_image(tmp_path):
+    """The shipped model must answer differently when it gets another question's image
+    (the checkpoint before stage 0v changed none of its answers)."""
+    from simulations import image_use
+    out = tmp_path / "iu.csv"
+    assert image_use.main(["--system", "taichi", "--dataset", "easy_vqa", "--num-examples", "128",
+                           "--out", str(out)]) == 0
+    df = pd.read_csv(out).set_index("condition")
+    assert df.loc["shuffled", "answers_changed"] >= 0.05
+    assert df.loc["real", "accuracy"] > df.loc["shuffled", "accuracy"]

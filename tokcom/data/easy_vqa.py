@@ -126,6 +126,10 @@ class EasyVQA(ExampleDataset):
         """Gold answers in index order."""
         return [a for _q, a, _i in self._items]
 
+    def image_ids(self) -> list[int]:
+        """Image ids in index order."""
+        return [i for _q, _a, i in self._items]
+
     def answer_vocab(self) -> list[str]:
         """The 13 answers of ``answers.txt`` (sorted)."""
         return list(self._vocab)
