@@ -140,6 +140,7 @@ def pretrain_vision(model, *, steps: int, batch_size: int = 32, lr: float = 1e-3
     losses = []
     model.train()
     for step in tqdm(range(steps), desc="stage 0v", disable=not progress, dynamic_ncols=True):
+        # a stream of its own (7), apart from tokcom.train's per-stage batch streams
         g = make_generator(int(np.random.SeedSequence([seed, 7, step]).generate_state(1)[0]), "cpu")
         cur = lr * ((step + 1) / warm if step < warm
                     else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm))))
