@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.tokcom-installed
 SWEEP_ARGS ?=
 TEST_ARGS  ?=
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v clean
 
 install: $(STAMP)
 
@@ -74,6 +74,15 @@ smollm2: $(STAMP)
 		$(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset $$d --out results/taichi-smollm2_$${d}_none.csv; done
 	for s in val test; do $(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset synthetic_sentiment --split $$s --out results/taichi-smollm2_sentiment_$${s}_none.csv; done
 	$(PY) -m simulations.image_use --system taichi --checkpoint $(SMOL) --dataset easy_vqa --num-examples 192 --out results/image_use_taichi-smollm2_easy_vqa.csv
+
+# the shipped recipe stopped before stage 2 (same seed, so the same model as the shipped run
+# before its codec was trained): does the VLM itself use the image? (README: "Before the codec")
+VLM0V := checkpoints/variants/taichi-vlm-0v
+vlm0v: $(STAMP)
+	$(PY) -m tokcom.train --preset tiny --seed 0 --stages 0v,0,1a,1b --out $(VLM0V)
+	for d in clevr_gen easy_vqa; do \
+		$(EVAL) --checkpoint $(VLM0V) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi-vlm-0v_$${d}_none.csv; \
+		$(PY) -m simulations.image_use --system taichi --checkpoint $(VLM0V) --dataset $$d --out results/image_use_taichi-vlm-0v_$$d.csv; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
