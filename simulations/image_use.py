@@ -7,7 +7,10 @@ images (``blank``). A system that reads the image loses accuracy when it gets
 the wrong one; a system that answers from the question alone gives the same
 answers in all three conditions. The CSV holds, per condition, the accuracy
 (95% Wilson interval) and the fraction of answers that differ from the
-real-image answers (``answers_changed``).
+real-image answers (``answers_changed``): first over all questions
+(``family=all``), then per question family where the dataset names one
+(CLEVR-style: ``exist``, ``count``, ...; easy-VQA: ``yes_no``, ``color``,
+``shape``), which tells which kinds of question read the image.
 """
 from __future__ import annotations
 
@@ -40,9 +43,10 @@ def _images(images: torch.Tensor, condition: str) -> torch.Tensor:
 
 @torch.no_grad()
 def image_use(system, num_examples: int, batch_size: int = 64, seed: int = 0) -> list[dict]:
-    """Rows (one per condition) for an answer system over the error-free channel."""
+    """Rows (one per condition, ``family="all"``; then one per condition and question family
+    where the examples name one) for an answer system over the error-free channel."""
     none = channels.get("none")
-    gold, answers = [], {c: [] for c in CONDITIONS}
+    gold, families, answers = [], [], {c: [] for c in CONDITIONS}
     done, b = 0, 0
     while done < num_examples:
         n = min(batch_size, num_examples - done)
@@ -56,15 +60,19 @@ def image_use(system, num_examples: int, batch_size: int = 64, seed: int = 0) ->
             answers[c] += system.receive(out, batch)[0]
         batch["images"] = real
         gold += batch["answers"]
+        families += batch.get("family") or [""] * n
         done, b = done + n, b + 1
     rows = []
-    for c in CONDITIONS:
-        k = sum(exact_match(p, g) for p, g in zip(answers[c], gold))
-        lo, hi = wilson_interval(k, len(gold))
-        changed = sum(p != r for p, r in zip(answers[c], answers["real"])) / len(gold)
-        rows.append({"system": system.name, "dataset": system.dataset, "condition": c,
-                     "accuracy": k / len(gold), "ci_low": lo, "ci_high": hi,
-                     "answers_changed": changed, "num_examples": len(gold), "seed": seed})
+    groups = [("all", list(range(len(gold))))]
+    groups += [(f, [i for i, x in enumerate(families) if x == f]) for f in sorted(set(families) - {""})]
+    for family, idx in groups:
+        for c in CONDITIONS:
+            k = sum(exact_match(answers[c][i], gold[i]) for i in idx)
+            lo, hi = wilson_interval(k, len(idx))
+            changed = sum(answers[c][i] != answers["real"][i] for i in idx) / len(idx)
+            rows.append({"system": system.name, "dataset": system.dataset, "family": family,
+                         "condition": c, "accuracy": k / len(idx), "ci_low": lo, "ci_high": hi,
+                         "answers_changed": changed, "num_examples": len(idx), "seed": seed})
     return rows
 
 

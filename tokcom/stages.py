@@ -99,15 +99,23 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def param_groups(model: nn.Module, lr: float, vision_lr_scale: float = 1.0) -> list[dict]:
+def param_groups(model: nn.Module, lr: float, vision_lr_scale: float = 1.0,
+                 ban_lr_scale: float = 1.0) -> list[dict]:
     """AdamW parameter groups of the trainable parameters: the vision towers at
-    ``lr * vision_lr_scale``, everything else at ``lr`` (each group remembers its ``scale``)."""
-    if not vision_lr_scale >= 0:
-        raise ValueError(f"vision_lr_scale must be >= 0, got {vision_lr_scale}")
-    vision = {id(p) for part in VISION_PARTS if getattr(model, part, None) is not None
-              for p in getattr(model, part).parameters()}
-    groups = [{"params": [p for p in trainable_parameters(model) if id(p) in vision],
+    ``lr * vision_lr_scale``, BAN at ``lr * ban_lr_scale``, everything else at ``lr``
+    (each group remembers its ``scale``)."""
+    for name, scale in (("vision_lr_scale", vision_lr_scale), ("ban_lr_scale", ban_lr_scale)):
+        if not scale >= 0:
+            raise ValueError(f"{name} must be >= 0, got {scale}")
+    def ids(parts) -> set[int]:
+        return {id(p) for part in parts if getattr(model, part, None) is not None
+                for p in getattr(model, part).parameters()}
+    vision, ban = ids(VISION_PARTS), ids(("ban",))
+    trainable = trainable_parameters(model)
+    groups = [{"params": [p for p in trainable if id(p) in vision],
                "lr": lr * vision_lr_scale, "scale": vision_lr_scale},
-              {"params": [p for p in trainable_parameters(model) if id(p) not in vision],
+              {"params": [p for p in trainable if id(p) in ban],
+               "lr": lr * ban_lr_scale, "scale": ban_lr_scale},
+              {"params": [p for p in trainable if id(p) not in vision | ban],
                "lr": lr, "scale": 1.0}]
     return [g for g in groups if g["params"]]

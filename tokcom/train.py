@@ -4,7 +4,8 @@ Stages (see :mod:`tokcom.stages`): ``0v`` supervised pretraining of the vision
 towers + BAN on image labels (:mod:`tokcom.vision_pretrain`; ``tiny`` has no
 pretrained towers), ``0`` from-scratch pretraining of the parts that have no
 pretrained weights (``tiny`` only; after ``0v`` the towers stay frozen unless
-``--vision-lr-scale`` says otherwise), ``1a`` BAN + projector,
+``--vision-lr-scale`` says otherwise; ``--ban-lr-scale 0`` keeps the ``0v`` BAN
+too), ``1a`` BAN + projector,
 ``1b`` multitask instruction SFT, ``2`` joint VLM-channel coding with LoRA and
 the channel in the loop (SNR drawn per example, channel type per batch),
 ``2sep`` channel codec alone on the frozen VLM (the "separate coding" variant),
@@ -176,7 +177,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           channel_names: list[str], device: torch.device, save_every: int, num_images: int,
           num_sentences: int, init: str | None, eval_examples: int,
           pretrained: str | None = None, symbols_per_token: int | None = None,
-          vision_lr_scale: float = 1.0, progress: bool = True) -> Path:
+          vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
     torch.manual_seed(seed)
@@ -251,7 +252,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         params = trainable_parameters(model)
         # 1a trains BAN + projector, which only image tasks reach
         stage_sets = [x for x in sets if stage != "1a" or x[2][0].image is not None] or sets
-        opt = torch.optim.AdamW(param_groups(model, lr[stage], vision_lr_scale), lr=lr[stage],
+        opt = torch.optim.AdamW(param_groups(model, lr[stage], vision_lr_scale, ban_lr_scale), lr=lr[stage],
                                 weight_decay=0.01)
         start = 0
         if has_state:
@@ -311,7 +312,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             "error_free_accuracy_quick": acc, "preset": preset, "init": init,
             "pretrained_parts_from": pretrained,
             "symbols_per_token": getattr(cfg, "symbols_per_token", None),
-            **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {})}
+            **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {}),
+            **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {})}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -349,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="learning rate of the vision towers relative to the rest (0 freezes them; "
                         "default: 0 when the stages include 0v, which pretrains them, else 1); "
                         "see python -m tokcom.vision_probe for why it matters")
+    p.add_argument("--ban-lr-scale", type=float, default=1.0,
+                   help="learning rate of BAN relative to the rest (0 freezes it)")
     p.add_argument("--mix", default=DEFAULT_MIX, help="training data mixture name:weight,...")
     p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style training images")
     p.add_argument("--num-sentences", type=int, default=20000, help="generated sentiment sentences")
@@ -379,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                     pretrained=ns.pretrained, symbols_per_token=ns.symbols_per_token,
                     vision_lr_scale=(ns.vision_lr_scale if ns.vision_lr_scale is not None
                                      else 0.0 if "0v" in stages else 1.0),
+                    ban_lr_scale=ns.ban_lr_scale,
                     eval_examples=ns.eval_examples, progress=not ns.no_progress)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)

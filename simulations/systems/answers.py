@@ -138,8 +138,11 @@ class AnswerSystem(abc.ABC):
                             device=generator.device).tolist()
         examples = [self.data[i] for i in idx]
         batch = self.collate(examples)
-        if self.split_by_resolution:     # scoring metadata; the receiver never reads it
+        # scoring metadata; the receiver never reads it
+        if self.split_by_resolution:
             batch["needs_hr"] = [bool(e.meta.get("needs_hr")) for e in examples]
+        if any(e.meta.get("family") for e in examples):     # question family (CLEVR-style, easy-VQA)
+            batch["family"] = [e.meta.get("family") or "" for e in examples]
         return batch
 
     def receive(self, out: ChannelOutput, batch: dict) -> list[list[str]]:

@@ -32,7 +32,8 @@ def test_shipped_checkpoint_answers_depend_on_the_image(tmp_path):
     out = tmp_path / "iu.csv"
     assert image_use.main(["--system", "taichi", "--dataset", "easy_vqa", "--num-examples", "128",
                            "--out", str(out)]) == 0
-    df = pd.read_csv(out).set_index("condition")
+    df = pd.read_csv(out)
+    df = df[df.family == "all"].set_index("condition")
     assert df.loc["shuffled", "answers_changed"] >= 0.05
     assert df.loc["blank", "answers_changed"] >= 0.2
     assert df.loc["real", "accuracy"] > df.loc["blank", "accuracy"] + 0.05

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from simulations.image_use import image_use, main
+from tokcom.data.clevr_gen import FAMILIES
 from tokcom.train import main as train_main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tokcom"))
@@ -29,10 +30,16 @@ def test_three_conditions_on_the_same_questions(vlm, tmp_path):
     out = tmp_path / "u.csv"
     assert main(["--system", "taichi-vlm", "--checkpoint", str(vlm), "--dataset", "clevr_gen",
                  "--num-examples", "12", "--batch-size", "6", "--out", str(out)]) == 0
-    df = pd.read_csv(out).set_index("condition")
+    every = pd.read_csv(out)
+    df = every[every.family == "all"].set_index("condition")
     assert list(df.index) == ["real", "shuffled", "blank"]
     assert (df.num_examples == 12).all() and df.loc["real", "answers_changed"] == 0
-    assert ((df.ci_low <= df.accuracy) & (df.accuracy <= df.ci_high)).all()
+    assert ((every.ci_low <= every.accuracy) & (every.accuracy <= every.ci_high)).all()
+    # then per CLEVR-style question family: the same questions, split
+    fam = every[every.family != "all"]
+    assert set(fam.family) <= set(FAMILIES) and len(fam) == 3 * fam.family.nunique() > 0
+    assert fam[fam.condition == "real"].num_examples.sum() == 12
+    assert (fam[fam.condition == "real"].answers_changed == 0).all()
 
 
 class _Brightness:
@@ -51,7 +58,9 @@ class _Brightness:
 
 
 def test_a_system_that_reads_the_image_loses_accuracy_with_the_wrong_one():
-    rows = {r["condition"]: r for r in image_use(_Brightness(), 200, batch_size=50)}
+    every = image_use(_Brightness(), 200, batch_size=50)
+    assert [r["family"] for r in every] == ["all"] * 3          # no families named: no split
+    rows = {r["condition"]: r for r in every}
     assert rows["real"]["accuracy"] == 1.0 and rows["real"]["answers_changed"] == 0
     assert 0.3 < rows["shuffled"]["accuracy"] < 0.7 and rows["shuffled"]["answers_changed"] > 0.3
     # blank mid-grey reads as "dark" (0.5 is not > 0.5): every "bright" answer changes

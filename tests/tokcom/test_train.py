@@ -89,12 +89,16 @@ def test_vision_lr_scale_zero_keeps_the_towers_and_trains_the_rest(tmp_path, cfg
     from tokcom.stages import param_groups, set_trainable
     model, _tok, _cfg = create_taichi(cfg_path)
     set_trainable(model, "0")
-    groups = param_groups(model, 1e-3, 0.1)
-    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 1e-3]
+    groups = param_groups(model, 1e-3, 0.1, 0.5)
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), pytest.approx(5e-4), 1e-3]
     tower_ids = {id(p) for p in [*model.lr_tower.parameters(), *model.hr_tower.parameters()]}
     assert {id(p) for p in groups[0]["params"]} == tower_ids
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.ban.parameters()}
+    assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="vision_lr_scale"):
         param_groups(model, 1e-3, -1.0)
+    with pytest.raises(ValueError, match="ban_lr_scale"):
+        param_groups(model, 1e-3, 1.0, float("nan"))
     out = tmp_path / "run"
     assert main(["--preset", cfg_path, "--out", str(out), "--stages", "0", "--steps", "0=3",
                  "--vision-lr-scale", "0", *ARGS]) == 0

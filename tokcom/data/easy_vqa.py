@@ -28,9 +28,21 @@ import torch
 
 from tokcom.data.base import Example, ExampleDataset, load_image, read_json
 
-__all__ = ["EasyVQA", "easy_vqa_root"]
+__all__ = ["EasyVQA", "QUESTION_FAMILIES", "easy_vqa_root", "question_family"]
 
 _PACKAGE = "easy_vqa"
+
+#: easy-VQA's question types: "is there a red shape?" / "what color is the shape?" /
+#: "what shape is in the image?" ("what is the red shape?")
+QUESTION_FAMILIES = ("yes_no", "color", "shape")
+
+
+def question_family(question: str) -> str:
+    """The type of an easy-VQA question (:data:`QUESTION_FAMILIES`), from its wording."""
+    q = question.lower().split()
+    if q and q[0] in ("is", "does"):
+        return "yes_no"
+    return "color" if "color" in q else "shape"
 
 
 def easy_vqa_root() -> Path:
@@ -60,7 +72,7 @@ class EasyVQA(ExampleDataset):
         cache: keep decoded images in memory by image id.
 
     ``meta``: ``dataset``, ``split``, ``image_id``, ``question_index``,
-    ``image_path``.
+    ``image_path``, ``family`` (:func:`question_family`).
     """
 
     task = "vqa"
@@ -115,7 +127,8 @@ class EasyVQA(ExampleDataset):
             if self.cache:
                 self._images[image_id] = img
         meta: dict[str, Any] = {"dataset": "easy_vqa", "split": self.split, "image_id": image_id,
-                                "question_index": index, "image_path": str(self.image_path(image_id))}
+                                "question_index": index, "image_path": str(self.image_path(image_id)),
+                                "family": question_family(question)}
         return Example(img.float().div_(255.0), question, answer, "vqa", meta)
 
     def question_texts(self) -> list[str]:

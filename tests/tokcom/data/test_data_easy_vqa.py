@@ -62,3 +62,19 @@ def test_registry():
     assert len(cap) == 2 and cap[0].task == "caption" and torch.equal(cap[1].image, ds[2].image)
     with pytest.raises(ValueError, match="root"):
         get_dataset("imdb", "train")
+
+
+@needs_pkg
+def test_question_families_follow_the_answers():
+    """Every question's family agrees with its gold answer: yes/no, a colour, or a shape."""
+    from collections import Counter
+    te = ev.EasyVQA("test")
+    shapes = {"circle", "rectangle", "triangle"}
+    seen = Counter()
+    for q, a in zip(te.question_texts(), te.answers()):
+        fam = ev.question_family(q)
+        want = "yes_no" if a in ("yes", "no") else "shape" if a in shapes else "color"
+        assert fam == want, (q, a)
+        seen[fam] += 1
+    assert set(seen) == set(ev.QUESTION_FAMILIES)
+    assert te[0].meta["family"] == ev.question_family(te[0].question)
