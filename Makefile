@@ -88,6 +88,7 @@ vlm0v: $(STAMP)
 # single runs of the shipped seed into runs/ablation/ (not committed), about 2.5 CPU-hours at 2 threads
 ABL := runs/ablation
 ABL_MIX := clevr_gen:0.3,easy_vqa:0.55,synthetic_sentiment:0.15
+CAND_MIX := clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25
 ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm
 ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --stages 0v --eval-examples 10 --out $(ABL)/0v
@@ -99,6 +100,7 @@ ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --out $(ABL)/ban-frozen-s2-warm
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen-mix --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix-s2-warm
+	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(CAND_MIX) --out $(ABL)/candidate
 	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen checkpoints/taichi-tiny --out results/ablation/feature_probe.csv
 	for c in $(ABL_RUNS); do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_none.csv; \
@@ -106,6 +108,11 @@ ablation: $(STAMP)
 	$(EVAL) --checkpoint $(ABL)/ban-frozen-mix-s2-warm --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/ban-frozen-mix-s2-warm_clevr_gen_none.csv
 	$(EVAL) --checkpoint $(ABL)/ban-frozen-mix-s2-warm --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/ban-frozen-mix-s2-warm_sentiment_val_none.csv
 	for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/ban-frozen-mix-s2-warm --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/ban-frozen-mix-s2-warm_easy_vqa_$$ch.csv; done
+	$(EVAL) --checkpoint $(ABL)/candidate --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/candidate_easy_vqa_none.csv
+	$(PY) -m simulations.image_use --system taichi --checkpoint $(ABL)/candidate --dataset easy_vqa --out results/ablation/image_use_candidate_easy_vqa.csv
+	$(EVAL) --checkpoint $(ABL)/candidate --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/candidate_sentiment_val_none.csv
+	$(EVAL) --checkpoint $(ABL)/candidate --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/candidate_clevr_gen_none.csv
+	for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/candidate --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/candidate_easy_vqa_$$ch.csv; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
