@@ -89,7 +89,7 @@ vlm0v: $(STAMP)
 ABL := runs/ablation
 ABL_MIX := clevr_gen:0.3,easy_vqa:0.55,synthetic_sentiment:0.15
 CAND_MIX := clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25
-ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm
+ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm candidate
 ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --stages 0v --eval-examples 10 --out $(ABL)/0v
 	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --stages 2 --out $(ABL)/s2
@@ -105,14 +105,10 @@ ablation: $(STAMP)
 	for c in $(ABL_RUNS); do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_none.csv; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(ABL)/$$c --dataset easy_vqa --out results/ablation/image_use_$${c}_easy_vqa.csv; done
-	$(EVAL) --checkpoint $(ABL)/ban-frozen-mix-s2-warm --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/ban-frozen-mix-s2-warm_clevr_gen_none.csv
-	$(EVAL) --checkpoint $(ABL)/ban-frozen-mix-s2-warm --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/ban-frozen-mix-s2-warm_sentiment_val_none.csv
-	for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/ban-frozen-mix-s2-warm --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/ban-frozen-mix-s2-warm_easy_vqa_$$ch.csv; done
-	$(EVAL) --checkpoint $(ABL)/candidate --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/candidate_easy_vqa_none.csv
-	$(PY) -m simulations.image_use --system taichi --checkpoint $(ABL)/candidate --dataset easy_vqa --out results/ablation/image_use_candidate_easy_vqa.csv
-	$(EVAL) --checkpoint $(ABL)/candidate --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/candidate_sentiment_val_none.csv
-	$(EVAL) --checkpoint $(ABL)/candidate --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/candidate_clevr_gen_none.csv
-	for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/candidate --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/candidate_easy_vqa_$$ch.csv; done
+	for c in ban-frozen-mix-s2-warm candidate; do \
+		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/$${c}_clevr_gen_none.csv; \
+		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/$${c}_sentiment_val_none.csv; \
+		for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/$$c --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_$$ch.csv; done; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)

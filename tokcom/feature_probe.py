@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .vision_pretrain import EASY_COLOURS, EASY_SHAPES, easy_vqa_labels
+from .vision_pretrain import EASY_COLOURS, EASY_SHAPES, _EasyImages
 
 __all__ = ["FEATURES", "LABELS", "easy_vqa_probe_set", "fit_probe", "main", "probe_checkpoint"]
 
@@ -37,16 +37,9 @@ LABELS = {"color": EASY_COLOURS, "shape": EASY_SHAPES}
 def easy_vqa_probe_set(split: str, limit: int, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``limit`` images of ``split`` (by image id) that have both labels:
     images (n, 3, H, W) in [0, 1] and labels (n, 2) = (colour, shape) class indices."""
-    from .data.easy_vqa import EasyVQA
-    ds = EasyVQA(split, image_size=image_size)
-    ids = ds.image_ids()
-    labels = easy_vqa_labels(list(zip(ds.question_texts(), ds.answers(), ids)))
-    first: dict[int, int] = {}
-    for k, i in enumerate(ids):
-        first.setdefault(i, k)
-    keep = [i for i in sorted(labels) if min(labels[i]) >= 0][:limit]
-    images = torch.stack([ds[first[i]].image for i in keep])
-    return images, torch.tensor([labels[i] for i in keep])
+    easy = _EasyImages(image_size, split)
+    keep = [j for j, i in enumerate(sorted(easy.labels)) if min(easy.labels[i]) >= 0][:limit]
+    return easy.batch(keep)
 
 
 def fit_probe(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,

@@ -95,11 +95,11 @@ class VisionHeads(nn.Module):
 
 
 class _EasyImages:
-    """easy-VQA training images with their colour/shape labels."""
+    """easy-VQA images (``split``, by image id) with their colour/shape labels."""
 
-    def __init__(self, image_size: int) -> None:
+    def __init__(self, image_size: int, split: str = "train") -> None:
         from .data.easy_vqa import EasyVQA
-        self.ds = EasyVQA("train", image_size=image_size)
+        self.ds = EasyVQA(split, image_size=image_size)
         ids = self.ds.image_ids()
         self.labels = easy_vqa_labels(list(zip(self.ds.question_texts(), self.ds.answers(), ids)))
         first: dict[int, int] = {}
