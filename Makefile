@@ -7,6 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tokcom-installed
 SWEEP_ARGS ?=
 TEST_ARGS  ?=
+# the mixture the committed variants, baselines and the previous shipped checkpoint were trained
+# with (the default mixture before the shipped recipe moved to easy-VQA 0.55 in tokcom.train)
+MIX3 := clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25
+# that previous shipped checkpoint (git 32c3734's checkpoints/taichi-tiny, kept as is): the committed
+# variants took their towers and LM from it (--pretrained), so their targets name it
+V1 := checkpoints/variants/taichi-tiny-v1
 
 .PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation clean
 
@@ -68,18 +74,19 @@ captions: $(STAMP)
 # CPU budget (README: "smollm2"), then its held-out figures (200 questions each)
 SMOL := checkpoints/variants/taichi-smollm2
 smollm2: $(STAMP)
-	$(PY) -m tokcom.train --preset smollm2 --seed 0 --pretrained checkpoints/taichi-tiny --stages 1a,1b,2 \
+	$(PY) -m tokcom.train --preset smollm2 --seed 0 --mix $(MIX3) --pretrained $(V1) --stages 1a,1b,2 \
 		--steps 1a=40,1b=100,2=80 --batch-size 8 --eval-examples 60 --out $(SMOL)
 	for d in clevr_gen easy_vqa; do \
 		$(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset $$d --out results/taichi-smollm2_$${d}_none.csv; done
 	for s in val test; do $(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset synthetic_sentiment --split $$s --out results/taichi-smollm2_sentiment_$${s}_none.csv; done
 	$(PY) -m simulations.image_use --system taichi --checkpoint $(SMOL) --dataset easy_vqa --num-examples 192 --out results/image_use_taichi-smollm2_easy_vqa.csv
 
-# the shipped recipe stopped before stage 2 (same seed, so the same model as the shipped run
-# before its codec was trained): does the VLM itself use the image? (README: "Before the codec")
+# the previous shipped recipe (MIX3, BAN trained after 0v) stopped before stage 2 (same seed, so the
+# same model as that run before its codec was trained): does the VLM itself use the image?
+# (README: "Before the codec")
 VLM0V := checkpoints/variants/taichi-vlm-0v
 vlm0v: $(STAMP)
-	$(PY) -m tokcom.train --preset tiny --seed 0 --stages 0v,0,1a,1b --out $(VLM0V)
+	$(PY) -m tokcom.train --preset tiny --seed 0 --stages 0v,0,1a,1b --mix $(MIX3) --ban-lr-scale 1 --out $(VLM0V)
 	for d in clevr_gen easy_vqa; do \
 		$(EVAL) --checkpoint $(VLM0V) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi-vlm-0v_$${d}_none.csv; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(VLM0V) --dataset $$d --out results/image_use_taichi-vlm-0v_$$d.csv; done
@@ -89,23 +96,26 @@ vlm0v: $(STAMP)
 ABL := runs/ablation
 ABL_MIX := clevr_gen:0.3,easy_vqa:0.55,synthetic_sentiment:0.15
 CAND_MIX := clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25
-ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm candidate
+# candidate's recipe with easy-VQA's yes/no answers balanced per question kind in training
+BAL_MIX := clevr_gen:0.2,easy_vqa_balanced:0.55,synthetic_sentiment:0.25
+ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm candidate yesno-balanced
 ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --stages 0v --eval-examples 10 --out $(ABL)/0v
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --stages 2 --out $(ABL)/s2
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --stages 2sep,2 --steps 2sep=400 --out $(ABL)/s2-warm
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --stages 2 --symbols-per-token 16 --out $(ABL)/s2-spt16
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --stages 2sep --out $(ABL)/s2sep
-	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b --vision-lr-scale 0 --ban-lr-scale 0 --out $(ABL)/ban-frozen
+	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2 --out $(ABL)/s2
+	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2sep,2 --steps 2sep=400 --out $(ABL)/s2-warm
+	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2 --symbols-per-token 16 --out $(ABL)/s2-spt16
+	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2sep --out $(ABL)/s2sep
+	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b --vision-lr-scale 0 --ban-lr-scale 0 --mix $(MIX3) --out $(ABL)/ban-frozen
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix
-	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --out $(ABL)/ban-frozen-s2-warm
+	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(MIX3) --out $(ABL)/ban-frozen-s2-warm
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen-mix --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix-s2-warm
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(CAND_MIX) --out $(ABL)/candidate
-	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen checkpoints/taichi-tiny --out results/ablation/feature_probe.csv
+	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(BAL_MIX) --out $(ABL)/yesno-balanced
+	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen $(V1) --out results/ablation/feature_probe.csv
 	for c in $(ABL_RUNS); do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_none.csv; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(ABL)/$$c --dataset easy_vqa --out results/ablation/image_use_$${c}_easy_vqa.csv; done
-	for c in ban-frozen-mix-s2-warm candidate; do \
+	for c in ban-frozen-mix-s2-warm candidate yesno-balanced; do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/$${c}_clevr_gen_none.csv; \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/$${c}_sentiment_val_none.csv; \
 		for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/$$c --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_$$ch.csv; done; done
@@ -125,17 +135,14 @@ figures: $(STAMP)
 # variants: the connector (BAN/projector) retrained on the shipped towers and LM, then SFT;
 # taichi-joint / taichi-separate continue taichi-vlm with joint (2) or separate (2sep) coding.
 TRAIN := $(PY) -m tokcom.train --seed 0
-# the mixture the committed variants and baselines were trained with (before captioning joined
-# the default mixture)
-MIX3 := clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25
 variants: $(STAMP)
-	$(TRAIN) --mix $(MIX3) --preset tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-vlm
+	$(TRAIN) --mix $(MIX3) --preset tiny --pretrained $(V1) --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-vlm
 	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2 --out checkpoints/variants/taichi-joint
 	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --out checkpoints/variants/taichi-separate
-	$(TRAIN) --mix $(MIX3) --preset tiny-noban --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-noban-vlm
-	$(TRAIN) --mix $(MIX3) --preset tiny-mlp --pretrained checkpoints/taichi-tiny --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-mlp-vlm
+	$(TRAIN) --mix $(MIX3) --preset tiny-noban --pretrained $(V1) --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-noban-vlm
+	$(TRAIN) --mix $(MIX3) --preset tiny-mlp --pretrained $(V1) --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-mlp-vlm
 	for k in 1 8 2; do $(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --symbols-per-token $$k --out checkpoints/variants/taichi-separate-s$$k; done
-	$(TRAIN) --mix $(MIX3) --preset mobilevlm-tiny --pretrained checkpoints/taichi-tiny --stages 1a,1b,2 --steps 1a=600,1b=300 --out checkpoints/variants/mobilevlm
+	$(TRAIN) --mix $(MIX3) --preset mobilevlm-tiny --pretrained $(V1) --stages 1a,1b,2 --steps 1a=600,1b=300 --out checkpoints/variants/mobilevlm
 
 # the DeepSC family: end to end over the channel, TaiChi's stage-2 budget (1200 steps x 32)
 VQA_MIX := clevr_gen:0.5,easy_vqa:0.25

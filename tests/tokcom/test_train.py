@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tokcom.train import main, parse_mix
+from tokcom.train import DEFAULT_STAGES, WARMUP_2SEP_STEPS, _steps, main, parse_mix
 
 from conftest import small_config
 
@@ -64,6 +64,16 @@ def test_bad_arguments():
         parse_mix("a:0")
     assert main(["--out", "/tmp/x", "--stages", "3"]) == 2
     assert main(["--out", "/tmp/x", "--snr-range", "5,nan"]) == 2
+
+
+def test_2sep_before_2_is_a_short_warm_up_and_alone_keeps_its_budget():
+    assert DEFAULT_STAGES.split(",")[-2:] == ["2sep", "2"]
+    assert _steps(None, DEFAULT_STAGES.split(","))["2sep"] == WARMUP_2SEP_STEPS < _steps(None)["2sep"]
+    assert _steps(None, ["2sep"])["2sep"] == _steps(None)["2sep"] == 1200   # separate coding
+    assert _steps(None, ["2", "2sep"])["2sep"] == 1200                       # not a warm-up
+    assert _steps("2sep=7", ["2sep", "2"])["2sep"] == 7                      # explicit wins
+    with pytest.raises(ValueError):
+        _steps("2sep=0", ["2sep", "2"])
 
 
 def test_separate_codec_at_another_bandwidth(tmp_path, cfg_path):

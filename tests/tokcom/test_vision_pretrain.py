@@ -93,18 +93,24 @@ def test_stage_0v_then_0_keeps_the_pretrained_towers_and_resumes(tmp_path, cfg_p
     assert all(torch.equal(a[k], v) for k, v in _towers(both).items())
 
 
-def test_ban_lr_scale_zero_keeps_the_0v_ban_through_stage_0(tmp_path, cfg_path):
+def test_ban_after_0v_is_frozen_by_default_and_trains_when_asked(tmp_path, cfg_path):
     def ban(path):
         return {k: v for k, v in load_file(str(path / "model.safetensors")).items()
                 if k.startswith("ban.")}
-    only, kept = tmp_path / "only", tmp_path / "kept"
+    only, kept, trained = tmp_path / "only", tmp_path / "kept", tmp_path / "trained"
     assert main(["--preset", cfg_path, "--out", str(only), "--stages", "0v", "--steps", "0v=2",
                  *ARGS]) == 0
+    # default --ban-lr-scale with 0v in the stages is 0: stage 0 keeps the pretrained BAN
     assert main(["--preset", cfg_path, "--out", str(kept), "--stages", "0v,0", "--steps", "0v=2,0=2",
-                 "--ban-lr-scale", "0", *ARGS]) == 0
+                 *ARGS]) == 0
     a, b = ban(only), ban(kept)
     assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((kept / "meta.json").read_text())["ban_lr_scale"] == 0.0
+    assert main(["--preset", cfg_path, "--out", str(trained), "--stages", "0v,0", "--steps", "0v=2,0=2",
+                 "--ban-lr-scale", "1", *ARGS]) == 0
+    c = ban(trained)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    assert "ban_lr_scale" not in json.loads((trained / "meta.json").read_text())
     assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), "--stages", "0",
                  "--ban-lr-scale", "-1", *ARGS]) == 2
 

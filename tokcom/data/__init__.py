@@ -9,6 +9,7 @@ name                     class / source                                  task
 ``clevr_caption``        :class:`CLEVRStyle` (``task="caption"``): the    caption
                          same scenes, one scene-graph caption each
 ``easy_vqa``             :class:`EasyVQA` -- PyPI ``easy-vqa`` wheel      vqa
+``easy_vqa_balanced``    the same, yes/no answers balanced per negation   vqa
 ``clevr``                :class:`CLEVRReal` -- CLEVR v1.0 (``root=``)      vqa
 ``vqav2``                :class:`VQAv2` -- ``VQAv2.from_root(root=)``      vqa
 ``sst2``                 :class:`SST2` -- GLUE TSV (``root=`` or          classify
@@ -67,6 +68,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "clevr_gen": lambda split, **kw: CLEVRStyle(split, **kw),
     "clevr_caption": lambda split, **kw: CLEVRStyle(split, task="caption", **kw),
     "easy_vqa": lambda split, **kw: EasyVQA(split, **kw),
+    "easy_vqa_balanced": lambda split, **kw: EasyVQA(split, balanced=True, **kw),
     "clevr": _needs_root("clevr", lambda root, split, **kw: CLEVRReal(root, split, **kw)),
     "vqav2": _needs_root("vqav2", lambda root, split, **kw: VQAv2.from_root(root, split, **kw)),
     "sst2": _sst2,

@@ -50,8 +50,8 @@ def test_easy_vqa_bad_root_and_split(tmp_path):
 
 
 def test_registry():
-    assert set(DATASETS) == {"clevr_gen", "clevr_caption", "easy_vqa", "clevr", "vqav2", "sst2", "imdb",
-                             "synthetic_sentiment"}
+    assert set(DATASETS) == {"clevr_gen", "clevr_caption", "easy_vqa", "easy_vqa_balanced", "clevr", "vqav2",
+                             "sst2", "imdb", "synthetic_sentiment"}
     with pytest.raises(ValueError) as ei:
         get_dataset("mnist", "train")
     assert all(n in str(ei.value) for n in DATASETS)
@@ -78,3 +78,32 @@ def test_question_families_follow_the_answers():
         seen[fam] += 1
     assert set(seen) == set(ev.QUESTION_FAMILIES)
     assert te[0].meta["family"] == ev.question_family(te[0].question)
+
+
+def test_balance_yes_no_evens_every_kind_and_keeps_the_rest():
+    items = ([("is there a red shape?", "no", i) for i in range(7)] + [("is there a red shape?", "yes", 9)]
+             + [("is there not a circle?", "yes", i) for i in range(3)]
+             + [("what color is the shape?", "red", i) for i in range(4)])
+    out = ev.balance_yes_no(items)
+    assert out == ev.balance_yes_no(items)                       # seeded
+    assert sum(a == "yes" for q, a, _ in out if "red shape" in q) == 1
+    assert sum(a == "no" for q, a, _ in out if "red shape" in q) == 1
+    assert not [q for q, _a, _i in out if "circle" in q]         # a kind with one answer only: gone
+    assert [it for it in out if it[0].startswith("what")] == items[-4:]
+    assert [items.index(it) for it in out] == sorted(items.index(it) for it in out)
+    assert ev.is_negated("is no circle present?") and not ev.is_negated("is there a red shape?")
+
+
+@needs_pkg
+def test_easy_vqa_balanced_has_no_answer_prior_in_its_yes_no_questions():
+    from collections import Counter
+    from simulations.systems.answers import eval_dataset
+    full, bal = get_dataset("easy_vqa", "train"), get_dataset("easy_vqa_balanced", "train")
+    yn = [(q, a) for q, a in zip(bal.question_texts(), bal.answers()) if ev.question_family(q) == "yes_no"]
+    kinds = Counter((ev.is_negated(q), "circle" in q or "rectangle" in q or "triangle" in q, a) for q, a in yn)
+    assert len(kinds) == 8 and len(set(kinds.values())) == 4     # yes == no within each of 4 kinds
+    n_full = Counter(ev.question_family(q) for q in full.question_texts())
+    n_bal = Counter(ev.question_family(q) for q in bal.question_texts())
+    assert n_bal["color"] == n_full["color"] and n_bal["shape"] == n_full["shape"]
+    assert n_bal["yes_no"] < n_full["yes_no"]
+    assert len(eval_dataset("easy_vqa_balanced", "test", 10)) < len(eval_dataset("easy_vqa", "test", 10))
