@@ -92,7 +92,7 @@ vlm0v: $(STAMP)
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(VLM0V) --dataset $$d --out results/image_use_taichi-vlm-0v_$$d.csv; done
 
 # where the visual information is lost, and what keeps it (README: "Where the image is lost");
-# single runs of the shipped seed into runs/ablation/ (not committed), about 2.5 CPU-hours at 2 threads
+# single runs of seed 0 into runs/ablation/ (not committed), about 3 hours at 2 threads (estimated from stage timings)
 ABL := runs/ablation
 ABL_MIX := clevr_gen:0.3,easy_vqa:0.55,synthetic_sentiment:0.15
 CAND_MIX := clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25
@@ -111,7 +111,7 @@ ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen-mix --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix-s2-warm
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(CAND_MIX) --out $(ABL)/candidate
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(BAL_MIX) --out $(ABL)/yesno-balanced
-	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen $(V1) --out results/ablation/feature_probe.csv
+	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen $(V1) checkpoints/taichi-tiny --out results/ablation/feature_probe.csv
 	for c in $(ABL_RUNS); do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_none.csv; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(ABL)/$$c --dataset easy_vqa --out results/ablation/image_use_$${c}_easy_vqa.csv; done
@@ -119,6 +119,8 @@ ablation: $(STAMP)
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/$${c}_clevr_gen_none.csv; \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/$${c}_sentiment_val_none.csv; \
 		for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/$$c --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_$$ch.csv; done; done
+	$(EVAL) --checkpoint $(ABL)/yesno-balanced --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_balanced --out results/ablation/yesno-balanced_easy_vqa_balanced_none.csv
+	$(EVAL) --checkpoint checkpoints/taichi-tiny --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_balanced --out results/ablation/shipped_easy_vqa_balanced_none.csv
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
