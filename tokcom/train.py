@@ -3,12 +3,12 @@
 Stages (see :mod:`tokcom.stages`): ``0v`` supervised pretraining of the vision
 towers + BAN on image labels (:mod:`tokcom.vision_pretrain`; ``tiny`` has no
 pretrained towers), ``0`` from-scratch pretraining of the parts that have no
-pretrained weights (``tiny`` only; after ``0v`` the towers stay frozen unless
-``--vision-lr-scale`` says otherwise; ``--ban-lr-scale 0`` keeps the ``0v`` BAN
-too), ``1a`` BAN + projector,
+pretrained weights (``tiny`` only; after ``0v`` the towers and BAN stay frozen
+unless ``--vision-lr-scale`` / ``--ban-lr-scale`` say otherwise), ``1a`` BAN + projector,
 ``1b`` multitask instruction SFT, ``2`` joint VLM-channel coding with LoRA and
 the channel in the loop (SNR drawn per example, channel type per batch),
-``2sep`` channel codec alone on the frozen VLM (the "separate coding" variant),
+``2sep`` channel codec alone on the frozen VLM (the "separate coding" variant;
+before ``2`` in the same run, a 400-step warm-up of the fresh codec: the default),
 ``e2e`` everything end to end over the channel (the DeepSC-family baselines of
 :mod:`tokcom.baselines`: ``--preset u-deepsc --stages e2e``).
 
