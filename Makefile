@@ -28,12 +28,12 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # the default link: 16-QAM + 5G LDPC(512,1024) over AWGN; then, when the shipped checkpoint
-# is present, the TaiChi VQA link over Rayleigh fading
+# is present, the TaiChi VQA link over Rayleigh fading on easy-VQA (the real dataset it answers)
 sweep: $(STAMP)
 	$(PY) -m simulations.snr_sweep --system bits --channel awgn --snr 0:10:1 --max-samples 2000 \
 		--target-errors 1000 --out results/default_sweep.csv $(SWEEP_ARGS)
 	if [ -d checkpoints/taichi-tiny ]; then \
-		$(PY) -m simulations.snr_sweep --system taichi --channel rayleigh --snr -5:25:5 \
+		$(PY) -m simulations.snr_sweep --system taichi --dataset easy_vqa --channel rayleigh --snr -5:25:5 \
 		--batch-size 100 --max-samples 400 --out results/taichi_vqa_rayleigh.csv $(SWEEP_ARGS); fi
 
 test: $(STAMP)
