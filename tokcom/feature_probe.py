@@ -19,6 +19,7 @@ find where shape information is lost between stage ``0v`` and the SFT stages.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -34,9 +35,11 @@ FEATURES = ("ban_pooled", "visual_tokens")
 LABELS = {"color": EASY_COLOURS, "shape": EASY_SHAPES}
 
 
+@functools.lru_cache(maxsize=4)      # the same images for every checkpoint of a run
 def easy_vqa_probe_set(split: str, limit: int, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``limit`` images of ``split`` (by image id) that have both labels:
-    images (n, 3, H, W) in [0, 1] and labels (n, 2) = (colour, shape) class indices."""
+    images (n, 3, H, W) in [0, 1] and labels (n, 2) = (colour, shape) class indices
+    (cached: callers must not modify them)."""
     easy = _EasyImages(image_size, split)
     keep = [j for j, i in enumerate(sorted(easy.labels)) if min(easy.labels[i]) >= 0][:limit]
     return easy.batch(keep)

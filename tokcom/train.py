@@ -44,6 +44,7 @@ from .checkpoint import (base_lm_external, load_checkpoint_tokenizer, load_pretr
                          save_checkpoint)
 from .collate import collate_for
 from .config import load_config
+from .data.easy_vqa import EasyVQA
 from .factory import build_codec, create_taichi
 from .lora import apply_lora
 from .stages import STAGES, param_groups, set_trainable, trainable_parameters
@@ -248,7 +249,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             set_trainable(model, stage)
             pretrain_vision(model, steps=steps[stage], batch_size=batch_size, lr=lr[stage], seed=seed,
                             num_images=num_images, image_size=cfg.vision.image_size,
-                            use_easy_vqa=any(n.startswith("easy_vqa") for n, _w in mix), device=device,
+                            use_easy_vqa=any(isinstance(ds, EasyVQA) for _n, _w, ds in sets), device=device,
                             progress=progress,
                             log=lambda k, v, r, src: log.writerow(
                                 [stage, k, f"{v:.5f}", f"{r:.3g}", src, f"{time.time() - t0:.1f}"]))

@@ -35,14 +35,14 @@ from torch import nn
 from channels.rng import make_generator
 
 from .data.clevr_gen import COLORS, MATERIALS, PATTERNS, SHAPES, SIZES, CLEVRStyle
+from .data.easy_vqa import COLOURS as EASY_COLOURS
+from .data.easy_vqa import SHAPES as EASY_SHAPES
 
 __all__ = ["ATTRIBUTES", "EASY_COLOURS", "EASY_SHAPES", "VisionHeads", "clevr_cell_targets",
            "easy_vqa_labels", "pretrain_vision"]
 
 #: per-cell target layout: [object present] + one slot per attribute value
 ATTRIBUTES: tuple[str, ...] = ("object",) + SHAPES + tuple(COLORS) + SIZES + MATERIALS + PATTERNS
-EASY_COLOURS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
-EASY_SHAPES = ("circle", "rectangle", "triangle")
 
 
 def clevr_cell_targets(objects: Sequence, grid: int) -> torch.Tensor:

@@ -28,14 +28,17 @@ import torch
 
 from tokcom.data.base import Example, ExampleDataset, load_image, read_json
 
-__all__ = ["EasyVQA", "QUESTION_FAMILIES", "balance_yes_no", "easy_vqa_root", "is_negated",
-           "question_family"]
+__all__ = ["COLOURS", "EasyVQA", "QUESTION_FAMILIES", "SHAPES", "balance_yes_no", "easy_vqa_root",
+           "is_negated", "question_family"]
 
 _PACKAGE = "easy_vqa"
 
 #: easy-VQA's question types: "is there a red shape?" / "what color is the shape?" /
 #: "what shape is in the image?" ("what is the red shape?")
 QUESTION_FAMILIES = ("yes_no", "color", "shape")
+#: the colours and shapes easy-VQA's images are drawn with (its answer words)
+COLOURS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
+SHAPES = ("circle", "rectangle", "triangle")
 
 
 def question_family(question: str) -> str:
@@ -60,17 +63,15 @@ def balance_yes_no(items: list[tuple[str, str, int]], seed: int = 0) -> list[tup
     without the image."""
     import numpy as np
     rng = np.random.default_rng(seed)
-
-    def kind(q: str) -> tuple[bool, bool] | None:
-        if question_family(q) != "yes_no":
-            return None
-        return is_negated(q), any(w in q for w in ("circle", "rectangle", "triangle"))
-
+    groups: dict[tuple[bool, bool], dict[str, list[int]]] = {}   # kind -> answer -> indices
+    for j, (q, a, _i) in enumerate(items):
+        if question_family(q) == "yes_no":
+            kind = (is_negated(q), any(w in q for w in SHAPES))
+            groups.setdefault(kind, {"yes": [], "no": []})[a].append(j)
     drop: set[int] = set()
-    kinds = [kind(q) for q, _a, _i in items]
-    for key in {k for k in kinds if k is not None}:
-        by_answer = {a: [j for j, (kj, (_q, ans, _i)) in enumerate(zip(kinds, items))
-                         if kj == key and ans == a] for a in ("yes", "no")}
+    # set order: fixed in every process (tuples of bools hash alike), and the order the
+    # committed `yesno-balanced` run drew its subset in
+    for by_answer in (groups[k] for k in set(groups)):
         n = min(len(v) for v in by_answer.values())
         for idx in by_answer.values():
             drop.update(rng.permutation(idx)[n:].tolist())
