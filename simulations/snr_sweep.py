@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "classify: synthetic_sentiment)")
     t.add_argument("--dataset", default=None,
                    help="evaluation set: clevr_gen, clevr_gen_cogent, clevr_caption, easy_vqa, "
-                        "easy_vqa_balanced (yes/no answers balanced), synthetic_sentiment, "
+                        "easy_vqa_balanced (yes/no answers balanced), easy_vqa_yesno(_plain) (generated yes/no), "
+                        "synthetic_sentiment, "
                         "clevr, vqav2, sst2, imdb")
     t.add_argument("--split", default=None, help="evaluation split (default test)")
     t.add_argument("--num-examples", type=_positive(int), default=None,

@@ -52,7 +52,7 @@ def eval_dataset(name: str, split: str, num_examples: int, root: str | None = No
                            seed=seed, cogent="B")
     if name == "synthetic_sentiment":
         return get_dataset(name, split, num_examples=num_examples, seed=seed)
-    if name in ("easy_vqa", "easy_vqa_balanced"):
+    if name.startswith("easy_vqa"):      # easy_vqa, easy_vqa_balanced, easy_vqa_yesno: fixed sizes
         return get_dataset(name, split)
     if root is None:
         raise ValueError(f"dataset {name!r} reads files you already have: pass --data-root")

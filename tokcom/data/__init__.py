@@ -10,6 +10,10 @@ name                     class / source                                  task
                          same scenes, one scene-graph caption each
 ``easy_vqa``             :class:`EasyVQA` -- PyPI ``easy-vqa`` wheel      vqa
 ``easy_vqa_balanced``    the same, yes/no answers balanced per negation   vqa
+``easy_vqa_yesno``       :class:`EasyVQAYesNo` -- yes/no questions        vqa
+                         generated over easy-VQA's images (balanced:
+                         a training aid and diagnostic)
+``easy_vqa_yesno_plain``  the same without the negated wordings          vqa
 ``clevr``                :class:`CLEVRReal` -- CLEVR v1.0 (``root=``)      vqa
 ``vqav2``                :class:`VQAv2` -- ``VQAv2.from_root(root=)``      vqa
 ``sst2``                 :class:`SST2` -- GLUE TSV (``root=`` or          classify
@@ -33,11 +37,11 @@ from torch.utils.data import Dataset
 from tokcom.data.base import Example, ExampleDataset, load_image, read_json
 from tokcom.data.clevr_gen import FAMILIES, NEEDS_HR, CLEVRStyle
 from tokcom.data.clevr_real import CLEVRReal
-from tokcom.data.easy_vqa import EasyVQA
+from tokcom.data.easy_vqa import EasyVQA, EasyVQAYesNo
 from tokcom.data.sentiment import IMDB, SST2, SyntheticSentiment
 from tokcom.data.vqav2 import VQAv2, normalize_vqa_answer, vqa_soft_accuracy
 
-__all__ = ["Example", "ExampleDataset", "CLEVRStyle", "EasyVQA", "CLEVRReal", "VQAv2", "SST2", "IMDB",
+__all__ = ["Example", "ExampleDataset", "CLEVRStyle", "EasyVQA", "EasyVQAYesNo", "CLEVRReal", "VQAv2", "SST2", "IMDB",
            "SyntheticSentiment", "vqa_soft_accuracy", "normalize_vqa_answer", "FAMILIES", "NEEDS_HR",
            "DATASETS", "get_dataset", "load_image", "read_json"]
 
@@ -69,6 +73,8 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "clevr_caption": lambda split, **kw: CLEVRStyle(split, task="caption", **kw),
     "easy_vqa": lambda split, **kw: EasyVQA(split, **kw),
     "easy_vqa_balanced": lambda split, **kw: EasyVQA(split, balanced=True, **kw),
+    "easy_vqa_yesno": lambda split, **kw: EasyVQAYesNo(split, **kw),
+    "easy_vqa_yesno_plain": lambda split, **kw: EasyVQAYesNo(split, negation=False, **kw),
     "clevr": _needs_root("clevr", lambda root, split, **kw: CLEVRReal(root, split, **kw)),
     "vqav2": _needs_root("vqav2", lambda root, split, **kw: VQAv2.from_root(root, split, **kw)),
     "sst2": _sst2,

@@ -28,8 +28,8 @@ import torch
 
 from tokcom.data.base import Example, ExampleDataset, load_image, read_json
 
-__all__ = ["COLOURS", "EasyVQA", "QUESTION_FAMILIES", "SHAPES", "balance_yes_no", "easy_vqa_root",
-           "is_negated", "question_family"]
+__all__ = ["COLOURS", "EasyVQA", "EasyVQAYesNo", "QUESTION_FAMILIES", "SHAPES", "YES_NO_TEMPLATES",
+           "balance_yes_no", "easy_vqa_root", "image_attributes", "is_negated", "question_family"]
 
 _PACKAGE = "easy_vqa"
 
@@ -39,6 +39,11 @@ QUESTION_FAMILIES = ("yes_no", "color", "shape")
 #: the colours and shapes easy-VQA's images are drawn with (its answer words)
 COLOURS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
 SHAPES = ("circle", "rectangle", "triangle")
+#: easy-VQA's own yes/no wordings (``{}``: "red shape" or "circle"), plain then negated
+YES_NO_TEMPLATES = (("is there a {}?", "is there a {} in the image?", "is a {} present?",
+                     "does the image contain a {}?"),
+                    ("is there not a {}?", "is there not a {} in the image?", "is no {} present?",
+                     "does the image not contain a {}?"))
 
 
 def question_family(question: str) -> str:
@@ -53,6 +58,33 @@ def is_negated(question: str) -> bool:
     """Whether an easy-VQA yes/no question is negated ("is there not a ...", "is no ...")."""
     words = question.lower().rstrip("?").split()
     return "not" in words or "no" in words
+
+
+def image_attributes(items: list[tuple[str, str, int]]) -> dict[int, tuple[str | None, str | None]]:
+    """``{image_id: (colour, shape)}`` as the ``(question, answer, image_id)`` triples tell them
+    (``None`` where an image's questions do not): a colour question's answer and the shape it
+    names ("what is the color of the circle?"), a shape question's answer and the colour it names
+    ("what is the red shape?"), and the attribute a yes/no question names when it holds
+    ("is there a red shape?" yes, "is there not a circle?" no). Every easy-VQA image holds one
+    shape; on both splits no two questions disagree."""
+    colour: dict[int, str] = {}
+    shape: dict[int, str] = {}
+    for q, a, i in items:
+        words = q.rstrip("?").split()
+        named_c = next((w for w in words if w in COLOURS), None)
+        named_s = next((w for w in words if w in SHAPES), None)
+        family = question_family(q)
+        if family == "color":
+            colour[i] = a
+        elif family == "shape":
+            shape[i] = a
+        elif (a == "yes") == is_negated(q):      # the named attribute is absent: says nothing
+            named_c = named_s = None
+        if named_c is not None:
+            colour[i] = named_c
+        if named_s is not None:
+            shape[i] = named_s
+    return {i: (colour.get(i), shape.get(i)) for i in sorted(set(colour) | set(shape))}
 
 
 def balance_yes_no(items: list[tuple[str, str, int]], seed: int = 0) -> list[tuple[str, str, int]]:
@@ -111,6 +143,8 @@ class EasyVQA(ExampleDataset):
     """
 
     task = "vqa"
+    #: ``meta["dataset"]``
+    name = "easy_vqa"
 
     def __init__(self, split: Literal["train", "test"], image_size: int = 96,
                  root: str | os.PathLike[str] | None = None, cache: bool = True,
@@ -162,7 +196,7 @@ class EasyVQA(ExampleDataset):
             img = load_image(self.image_path(image_id), self.image_size, as_uint8=True)
             if self.cache:
                 self._images[image_id] = img
-        meta: dict[str, Any] = {"dataset": "easy_vqa", "split": self.split, "image_id": image_id,
+        meta: dict[str, Any] = {"dataset": self.name, "split": self.split, "image_id": image_id,
                                 "question_index": index, "image_path": str(self.image_path(image_id)),
                                 "family": question_family(question)}
         return Example(img.float().div_(255.0), question, answer, "vqa", meta)
@@ -182,3 +216,47 @@ class EasyVQA(ExampleDataset):
     def answer_vocab(self) -> list[str]:
         """The 13 answers of ``answers.txt`` (sorted)."""
         return list(self._vocab)
+
+
+class EasyVQAYesNo(EasyVQA):
+    """Yes/no questions generated over easy-VQA's images, balanced so that only the image tells
+    the answer (registry names ``easy_vqa_yesno``, and ``easy_vqa_yesno_plain`` without the
+    negated wordings; a training aid and a diagnostic, not a benchmark).
+
+    Each image whose questions tell both its colour and its shape (:func:`image_attributes`:
+    3,542 of 4,000 train images, 880 of 1,000 test) gets one question per kind (plain or
+    negated, ``negation=False``: plain only; about its colour or its shape) and answer, in
+    easy-VQA's own wordings (:data:`YES_NO_TEMPLATES`, one drawn per question): 8 questions per
+    image (4 plain). A wrong attribute is drawn uniformly from the others. So within each kind
+    yes = no, and every question comes with images of both answers: the question alone
+    predicts nothing. Seeded: the same ``seed``, the same questions. Other arguments as
+    :class:`EasyVQA`.
+    """
+
+    name = "easy_vqa_yesno"
+
+    def __init__(self, split: Literal["train", "test"], image_size: int = 96,
+                 root: str | os.PathLike[str] | None = None, cache: bool = True,
+                 negation: bool = True, seed: int = 0) -> None:
+        import numpy as np
+        super().__init__(split, image_size=image_size, root=root, cache=cache)
+        if not negation:
+            self.name = "easy_vqa_yesno_plain"
+        rng = np.random.default_rng([seed, 0 if split == "train" else 1])
+        kinds = [(neg, about_shape) for neg in ((0, 1) if negation else (0,)) for about_shape in (0, 1)]
+        items: list[tuple[str, str, int]] = []
+        for i, (colour, shape) in image_attributes(self._items).items():
+            if colour is None or shape is None:
+                continue
+            for yes in (True, False):
+                for negated, about_shape in kinds:
+                    values, true = (SHAPES, shape) if about_shape else (COLOURS, colour)
+                    if yes != bool(negated):   # the asked attribute holds
+                        asked = true
+                    else:
+                        others = [v for v in values if v != true]
+                        asked = others[int(rng.integers(len(others)))]
+                    wordings = YES_NO_TEMPLATES[negated]
+                    items.append((wordings[int(rng.integers(len(wordings)))].format(
+                        asked if about_shape else f"{asked} shape"), "yes" if yes else "no", i))
+        self._items = items

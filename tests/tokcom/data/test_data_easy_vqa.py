@@ -50,7 +50,8 @@ def test_easy_vqa_bad_root_and_split(tmp_path):
 
 
 def test_registry():
-    assert set(DATASETS) == {"clevr_gen", "clevr_caption", "easy_vqa", "easy_vqa_balanced", "clevr", "vqav2",
+    assert set(DATASETS) == {"clevr_gen", "clevr_caption", "easy_vqa", "easy_vqa_balanced", "easy_vqa_yesno",
+                             "easy_vqa_yesno_plain", "clevr", "vqav2",
                              "sst2", "imdb", "synthetic_sentiment"}
     with pytest.raises(ValueError) as ei:
         get_dataset("mnist", "train")
@@ -107,3 +108,40 @@ def test_easy_vqa_balanced_has_no_answer_prior_in_its_yes_no_questions():
     assert n_bal["color"] == n_full["color"] and n_bal["shape"] == n_full["shape"]
     assert n_bal["yes_no"] < n_full["yes_no"]
     assert len(eval_dataset("easy_vqa_balanced", "test", 10)) < len(eval_dataset("easy_vqa", "test", 10))
+
+
+def test_image_attributes_read_every_question_family():
+    items = [("what color is the circle?", "red", 1), ("is there not a teal shape?", "no", 2),
+             ("is a triangle present?", "yes", 2), ("is there a blue shape?", "no", 3),
+             ("what is the green shape?", "rectangle", 4), ("is no circle present?", "yes", 5)]
+    assert ev.image_attributes(items) == {1: ("red", "circle"), 2: ("teal", "triangle"),
+                                          4: ("green", "rectangle")}
+
+
+@needs_pkg
+def test_easy_vqa_yesno_is_balanced_true_to_the_labels_and_seeded():
+    from collections import Counter
+    from simulations.systems.answers import eval_dataset
+    ds = get_dataset("easy_vqa_yesno", "test")
+    attrs = ev.image_attributes(ev.EasyVQA("test")._items)
+    assert len(ds) == 8 * ds.num_images() and ds.num_images() == 880
+    wordings = {t.format(p) for ts in ev.YES_NO_TEMPLATES for t in ts
+                for p in [f"{c} shape" for c in ev.COLOURS] + list(ev.SHAPES)}
+    kinds = Counter()
+    for q, a, i in zip(ds.question_texts(), ds.answers(), ds.image_ids()):
+        assert q in wordings
+        colour, shape = attrs[i]
+        named = next(w for w in q.rstrip("?").split() if w in ev.COLOURS + ev.SHAPES)
+        holds = named in (colour, shape)
+        assert (a == "yes") == (holds != ev.is_negated(q)), (q, a, attrs[i])   # the image's truth
+        kinds[ev.is_negated(q), named in ev.SHAPES, a] += 1
+    assert len(kinds) == 8 and set(kinds.values()) == {880}
+    assert ds.question_texts() == ev.EasyVQAYesNo("test").question_texts()
+    assert ds.question_texts() != ev.EasyVQAYesNo("test", seed=1).question_texts()
+    ex = ds[0]
+    assert ex.meta["dataset"] == "easy_vqa_yesno" and ex.image.shape == (3, 96, 96)
+    assert len(eval_dataset("easy_vqa_yesno", "test", 10)) == len(ds)
+    plain = get_dataset("easy_vqa_yesno_plain", "test")
+    assert len(plain) == 4 * 880 and not any(map(ev.is_negated, plain.question_texts()))
+    assert Counter(plain.answers()) == {"yes": 1760, "no": 1760}
+    assert plain[0].meta["dataset"] == "easy_vqa_yesno_plain"
