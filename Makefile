@@ -14,7 +14,7 @@ MIX3 := clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25
 # variants took their towers and LM from it (--pretrained), so their targets name it
 V1 := checkpoints/variants/taichi-tiny-v1
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation yesno clean
 
 install: $(STAMP)
 
@@ -98,7 +98,9 @@ ABL_MIX := clevr_gen:0.3,easy_vqa:0.55,synthetic_sentiment:0.15
 CAND_MIX := clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25
 # candidate's recipe with easy-VQA's yes/no answers balanced per question kind in training
 BAL_MIX := clevr_gen:0.2,easy_vqa_balanced:0.55,synthetic_sentiment:0.25
-ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm candidate yesno-balanced
+# the shipped recipe from scratch with generated plain yes/no questions in the mixture and a longer stage 0
+PLAIN_MIX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25
+ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm candidate yesno-balanced yesno-plain
 ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --stages 0v --eval-examples 10 --out $(ABL)/0v
 	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2 --out $(ABL)/s2
@@ -111,16 +113,37 @@ ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen-mix --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix-s2-warm
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(CAND_MIX) --out $(ABL)/candidate
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(BAL_MIX) --out $(ABL)/yesno-balanced
+	$(PY) -m tokcom.train --seed 0 --preset tiny --mix $(PLAIN_MIX) --steps 0=3500 --out $(ABL)/yesno-plain
 	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen $(V1) checkpoints/taichi-tiny --out results/ablation/feature_probe.csv
 	for c in $(ABL_RUNS); do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_none.csv; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(ABL)/$$c --dataset easy_vqa --out results/ablation/image_use_$${c}_easy_vqa.csv; done
-	for c in ban-frozen-mix-s2-warm candidate yesno-balanced; do \
+	for c in ban-frozen-mix-s2-warm candidate yesno-balanced yesno-plain; do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset clevr_gen --out results/ablation/$${c}_clevr_gen_none.csv; \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/$${c}_sentiment_val_none.csv; \
 		for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/$$c --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_$$ch.csv; done; done
 	$(EVAL) --checkpoint $(ABL)/yesno-balanced --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_balanced --out results/ablation/yesno-balanced_easy_vqa_balanced_none.csv
 	$(EVAL) --checkpoint checkpoints/taichi-tiny --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_balanced --out results/ablation/shipped_easy_vqa_balanced_none.csv
+	$(EVAL) --checkpoint $(ABL)/yesno-plain --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_yesno_plain --out results/ablation/yesno-plain_easy_vqa_yesno_plain_none.csv
+
+# can the LM bind a word of a yes/no question to what it sees? (README: "Yes/no questions"); short
+# stage-0 continuations of the shipped checkpoint (towers frozen) on generated balanced yes/no
+# questions (easy_vqa_yesno: plain and negated; _plain: plain only), into runs/yesno/ (not
+# committed), then their codec-free figures; about 30 minutes at 2 threads
+YESNO := runs/yesno
+YN_TRAIN := $(PY) -m tokcom.train --seed 0 --stages 0 --lr 0=1e-3 --vision-lr-scale 0 --no-progress
+yesno: $(STAMP)
+	mkdir -p results/yesno
+	$(YN_TRAIN) --init checkpoints/taichi-tiny --steps 0=600 --mix easy_vqa_yesno:1 --out $(YESNO)/full
+	$(YN_TRAIN) --init checkpoints/taichi-tiny --steps 0=800 --mix easy_vqa_yesno_plain:1 --out $(YESNO)/plain
+	$(YN_TRAIN) --init $(YESNO)/plain --steps 0=600 --mix easy_vqa_yesno:1 --out $(YESNO)/plain-full
+	$(YN_TRAIN) --init $(YESNO)/plain --steps 0=800 --mix easy_vqa:0.5,easy_vqa_yesno_plain:0.5 --out $(YESNO)/plain-natural
+	for c in full plain plain-full plain-natural; do \
+		for d in easy_vqa easy_vqa_yesno easy_vqa_yesno_plain; do \
+			$(EVAL) --checkpoint $(YESNO)/$$c --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/yesno/$${c}_$${d}_none.csv; done; \
+		$(PY) -m simulations.image_use --system taichi --checkpoint $(YESNO)/$$c --dataset easy_vqa --out results/yesno/image_use_$${c}_easy_vqa.csv; done
+	for d in easy_vqa_yesno easy_vqa_yesno_plain; do \
+		$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/yesno/shipped_$${d}_none.csv; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
