@@ -129,7 +129,7 @@ ablation: $(STAMP)
 # can the LM bind a word of a yes/no question to what it sees? (README: "Yes/no questions"); short
 # stage-0 continuations of the shipped checkpoint (towers frozen) on generated balanced yes/no
 # questions (easy_vqa_yesno: plain and negated; _plain: plain only), into runs/yesno/ (not
-# committed), then their codec-free figures; about 30 minutes at 2 threads
+# committed), then their codec-free figures; 45 training minutes here (train_minutes, partly sharing the 2 cores with a test run)
 YESNO := runs/yesno
 YN_TRAIN := $(PY) -m tokcom.train --seed 0 --stages 0 --lr 0=1e-3 --vision-lr-scale 0 --no-progress
 yesno: $(STAMP)
