@@ -29,7 +29,8 @@ import torch
 from tokcom.data.base import Example, ExampleDataset, load_image, read_json
 
 __all__ = ["COLOURS", "EasyVQA", "EasyVQAYesNo", "QUESTION_FAMILIES", "SHAPES", "YES_NO_TEMPLATES",
-           "balance_yes_no", "easy_vqa_root", "image_attributes", "is_negated", "question_family"]
+           "balance_yes_no", "easy_vqa_root", "image_attributes", "is_negated", "named_attribute",
+           "question_family"]
 
 _PACKAGE = "easy_vqa"
 
@@ -60,6 +61,11 @@ def is_negated(question: str) -> bool:
     return "not" in words or "no" in words
 
 
+def named_attribute(question: str, words: tuple[str, ...]) -> str | None:
+    """The first of ``words`` (:data:`COLOURS` or :data:`SHAPES`) that ``question`` names, or ``None``."""
+    return next((w for w in question.lower().rstrip("?").split() if w in words), None)
+
+
 def image_attributes(items: list[tuple[str, str, int]]) -> dict[int, tuple[str | None, str | None]]:
     """``{image_id: (colour, shape)}`` as the ``(question, answer, image_id)`` triples tell them
     (``None`` where an image's questions do not): a colour question's answer and the shape it
@@ -70,9 +76,7 @@ def image_attributes(items: list[tuple[str, str, int]]) -> dict[int, tuple[str |
     colour: dict[int, str] = {}
     shape: dict[int, str] = {}
     for q, a, i in items:
-        words = q.rstrip("?").split()
-        named_c = next((w for w in words if w in COLOURS), None)
-        named_s = next((w for w in words if w in SHAPES), None)
+        named_c, named_s = named_attribute(q, COLOURS), named_attribute(q, SHAPES)
         family = question_family(q)
         if family == "color":
             colour[i] = a
@@ -98,7 +102,7 @@ def balance_yes_no(items: list[tuple[str, str, int]], seed: int = 0) -> list[tup
     groups: dict[tuple[bool, bool], dict[str, list[int]]] = {}   # kind -> answer -> indices
     for j, (q, a, _i) in enumerate(items):
         if question_family(q) == "yes_no":
-            kind = (is_negated(q), any(w in q for w in SHAPES))
+            kind = (is_negated(q), named_attribute(q, SHAPES) is not None)
             groups.setdefault(kind, {"yes": [], "no": []})[a].append(j)
     drop: set[int] = set()
     # set order: fixed in every process (tuples of bools hash alike), and the order the
