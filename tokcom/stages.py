@@ -19,6 +19,11 @@ stage     trainable                                                channel in th
           :mod:`tokcom.vision_pretrain`; runs before ``0``)
 ========  ======================================================  =========================
 
+A stage of a run may carry a tag, ``BASE.TAG`` (``0.yesno``): the same parts learn as in
+``BASE``, with the tag's own steps, learning rate, data mixture and batch draws
+(``tokcom.train --stage-mix``), so one run can hold several stages of one kind (a
+curriculum). :func:`stage_base` splits a label.
+
 ``llm_via_lora=True`` (presets whose LM is pretrained and not stored in
 checkpoints, e.g. ``smollm2``): wherever a stage trains the LLM (0, 1b, 2) only
 its LoRA adapters learn, so the base weights stay those of the package and a
@@ -26,15 +31,31 @@ checkpoint of the trainable parts is complete.
 """
 from __future__ import annotations
 
+import re
+
 from torch import nn
 
-__all__ = ["STAGES", "VISION_PARTS", "set_trainable", "trainable_parameters", "param_groups"]
+__all__ = ["STAGES", "VISION_PARTS", "param_groups", "set_trainable", "stage_base", "trainable_parameters"]
 
 #: the visual tokenizers (see :func:`param_groups`)
 VISION_PARTS = ("lr_tower", "hr_tower")
 
 #: (new stages are appended: the index seeds each stage's batches, see ``tokcom.train``)
 STAGES = ("0", "1a", "1b", "2", "2sep", "e2e", "0v")
+
+
+def stage_base(label: str) -> str:
+    """The stage kind of a run's stage label: ``"0.yesno"`` -> ``"0"``, ``"1b"`` -> ``"1b"``.
+
+    Raises ``ValueError`` naming the valid kinds for an unknown one, and for an empty or
+    non-alphanumeric tag (letters, digits, ``-`` and ``_``)."""
+    base, dot, tag = str(label).partition(".")
+    if base not in STAGES:
+        raise ValueError(f"unknown stage {label!r}; valid: {', '.join(STAGES)} (optionally tagged, "
+                         "e.g. 0.yesno)")
+    if dot and not re.fullmatch(r"[A-Za-z0-9_-]+", tag):
+        raise ValueError(f"bad stage tag in {label!r}: letters, digits, - and _ after the dot")
+    return base
 
 
 def _set(module: nn.Module | None, flag: bool) -> None:
@@ -62,8 +83,7 @@ def set_trainable(model: nn.Module, stage: str, *, llm_via_lora: bool = False) -
     ``llm_via_lora``: the LLM learns only through its LoRA adapters in stages 0 and 1b too
     (stage 2 always does).
     """
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+    stage = stage_base(stage)
     _set(model, False)
     if stage == "e2e":
         _set(model, True)

@@ -12,6 +12,10 @@ before ``2`` in the same run, a 400-step warm-up of the fresh codec: the default
 ``e2e`` everything end to end over the channel (the DeepSC-family baselines of
 :mod:`tokcom.baselines`: ``--preset u-deepsc --stages e2e``).
 
+A stage may carry a tag, ``KIND.TAG`` (``--stages 0v,0,0.yesno,1a,...``): the parts of
+``KIND`` learn, with the tag's own ``--steps``, ``--lr`` and ``--stage-mix`` (data
+mixture), so one run can hold a curriculum of several stages of one kind.
+
 Every batch is a function of ``(seed, stage, step)``, so a killed run resumes
 exactly: ``<out>/state/`` holds the model, optimiser and position
 (safetensors + JSON) and is rewritten atomically every ``--save-every``
@@ -28,6 +32,7 @@ import os
 import shutil
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +52,12 @@ from .config import load_config
 from .data.easy_vqa import EasyVQA
 from .factory import build_codec, create_taichi
 from .lora import apply_lora
-from .stages import STAGES, param_groups, set_trainable, trainable_parameters
+from .stages import STAGES, param_groups, set_trainable, stage_base, trainable_parameters
 from .vision_pretrain import pretrain_vision
 
 __all__ = ["main", "parse_mix", "train"]
 
+DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3}
 DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200, "e2e": 1200}
 #: stages with the channel in the loop (SNR drawn per example, channel type per batch)
 CHANNEL_STAGES = ("2", "2sep", "e2e")
@@ -83,11 +89,16 @@ def parse_mix(spec: str) -> list[tuple[str, float]]:
     return [(n, w / total) for n, w in out]
 
 
-def _train_sets(mix, num_images: int, num_sentences: int, seed: int):
+def _train_sets(mix, num_images: int, num_sentences: int, seed: int, cache: dict | None = None):
+    """``[(name, weight, dataset), ...]`` of a mixture; ``cache`` (name -> dataset) shares the
+    datasets between the mixtures of one run."""
     from tokcom.data import get_dataset
+    cache = {} if cache is None else cache
     sets = []
     for name, w in mix:
-        if name == "clevr_gen":
+        if name in cache:
+            ds = cache[name]
+        elif name == "clevr_gen":
             ds = get_dataset(name, "train", num_images=num_images, questions_per_image=3, seed=seed)
         elif name == "clevr_caption":     # the same scenes as clevr_gen, one caption each
             ds = get_dataset(name, "train", num_images=num_images, seed=seed)
@@ -95,13 +106,23 @@ def _train_sets(mix, num_images: int, num_sentences: int, seed: int):
             ds = get_dataset(name, "train", num_examples=num_sentences, seed=seed)
         else:
             ds = get_dataset(name, "train")
+        cache[name] = ds
         sets.append((name, w, ds))
     return sets
 
 
 def _batch_seed(seed: int, stage: str, step: int) -> int:
-    ss = np.random.SeedSequence([seed, STAGES.index(stage), step])
+    """The seed of one batch: a function of ``(seed, stage, step)``; a tagged stage (``0.yesno``)
+    draws its own batches (the tag's CRC-32 joins the entropy), an untagged one those it always drew."""
+    base, _, tag = stage.partition(".")
+    key = [seed, STAGES.index(stage_base(stage)), step] + ([zlib.crc32(tag.encode())] if tag else [])
+    ss = np.random.SeedSequence(key)
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _per_stage(table: dict, label: str):
+    """``table[label]``, else the entry of the label's stage kind (``0.yesno`` -> ``0``)."""
+    return table[label] if label in table else table[stage_base(label)]
 
 
 def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -185,7 +206,15 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           channel_names: list[str], device: torch.device, save_every: int, num_images: int,
           num_sentences: int, init: str | None, eval_examples: int,
           pretrained: str | None = None, symbols_per_token: int | None = None,
-          vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True) -> Path:
+          vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True,
+          stage_mix: dict[str, list[tuple[str, float]]] | None = None) -> Path:
+    """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
+    mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
+    are keyed by stage label or kind (:func:`_per_stage`)."""
+    stage_mix = dict(stage_mix or {})
+    unknown = sorted(set(stage_mix) - set(stages))
+    if unknown:
+        raise ValueError(f"--stage-mix names stages {unknown} that are not in --stages {stages}")
     out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
     torch.manual_seed(seed)
@@ -214,9 +243,13 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         cfg.symbols_per_token = int(symbols_per_token)   # a fresh codec at the new bandwidth
         enc, dec = build_codec(cfg, model.llm.lm.config.hidden_size)
         model.channel_encoder, model.channel_decoder = enc.to(device), dec.to(device)
-    sets = _train_sets(mix, num_images, num_sentences, seed)
+    cache: dict = {}
+    sets = _train_sets(mix, num_images, num_sentences, seed, cache)
+    sets_of = {st: _train_sets(stage_mix[st], num_images, num_sentences, seed, cache)
+               if st in stage_mix else sets for st in stages}
     if isinstance(model, DeepSC):
-        foreign = [n for n, _w, ds in sets if ds[0].task not in cfg.tasks]
+        foreign = [n for n, _w, ds in (x for v in sets_of.values() for x in v)
+                   if ds[0].task not in cfg.tasks]
         if foreign:
             raise ValueError(f"{cfg.name} serves tasks {cfg.tasks}; the --mix holds {foreign}")
     chans = {n: channels.get(n) for n in channel_names}
@@ -241,26 +274,28 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     t0 = time.time()
     snr_lo, snr_hi = snr_range
     for si, stage in enumerate(stages):
-        if stage == "0v":
+        kind = stage_base(stage)
+        if kind == "0v":
             if has_state:   # a later stage saved a state: it holds the pretrained towers
                 continue
             if isinstance(model, DeepSC) or getattr(model, "lr_tower", None) is None:
                 raise ValueError("stage 0v pretrains a TaiChi model's vision towers; this model has none")
             set_trainable(model, stage)
-            pretrain_vision(model, steps=steps[stage], batch_size=batch_size, lr=lr[stage], seed=seed,
-                            num_images=num_images, image_size=cfg.vision.image_size,
-                            use_easy_vqa=any(isinstance(ds, EasyVQA) for _n, _w, ds in sets), device=device,
+            pretrain_vision(model, steps=steps[stage], batch_size=batch_size, lr=_per_stage(lr, stage),
+                            seed=seed, num_images=num_images, image_size=cfg.vision.image_size,
+                            use_easy_vqa=any(isinstance(ds, EasyVQA) for ds in cache.values()), device=device,
                             progress=progress,
                             log=lambda k, v, r, src: log.writerow(
                                 [stage, k, f"{v:.5f}", f"{r:.3g}", src, f"{time.time() - t0:.1f}"]))
             continue
-        if stage in ("2",):
+        if kind == "2":
             apply_lora(model, cfg.lora)
         set_trainable(model, stage, llm_via_lora=llm_via_lora)
         params = trainable_parameters(model)
         # 1a trains BAN + projector, which only image tasks reach
-        stage_sets = [x for x in sets if stage != "1a" or x[2][0].image is not None] or sets
-        opt = torch.optim.AdamW(param_groups(model, lr[stage], vision_lr_scale, ban_lr_scale), lr=lr[stage],
+        stage_lr = _per_stage(lr, stage)
+        stage_sets = [x for x in sets_of[stage] if kind != "1a" or x[2][0].image is not None] or sets_of[stage]
+        opt = torch.optim.AdamW(param_groups(model, stage_lr, vision_lr_scale, ban_lr_scale), lr=stage_lr,
                                 weight_decay=0.01)
         start = 0
         if has_state:
@@ -283,12 +318,12 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             idx = torch.randint(len(ds), (batch_size,), generator=g).tolist()
             b = _collate(model, tok, cfg, [ds[i] for i in idx], device)
             kw = {}
-            if stage in CHANNEL_STAGES:
+            if kind in CHANNEL_STAGES:
                 cname = channel_names[int(torch.randint(len(channel_names), (1,), generator=g))]
                 snr = snr_lo + (snr_hi - snr_lo) * torch.rand(batch_size, generator=g)
                 kw = {"channel": chans[cname], "snr_db": snr.to(device),
                       "generator": make_generator(_batch_seed(seed + 1, stage, step), device)}
-            cur_lr = _lr_at(step, total, lr[stage], warmup=max(1, total // 20))
+            cur_lr = _lr_at(step, total, stage_lr, warmup=max(1, total // 20))
             for grp in opt.param_groups:
                 grp["lr"] = grp["scale"] * cur_lr
             loss = _loss(model, b, kw)
@@ -311,10 +346,12 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     snr_policy = {"snr_db_uniform": list(snr_range), "channels": channel_names,
                   "per": "example SNR, batch channel"}
     set_noise_floor_from_policy(model, snr_policy)  # as loading the checkpoint will
-    held = {n: eval_dataset(n, "test", 1000) for n, _ in mix}
+    names = list(dict.fromkeys(n for st in stages for n, _w, _d in sets_of[st]))
+    held = {n: eval_dataset(n, "test", 1000) for n in names}
     acc = evaluate(model, tok, cfg, held, eval_examples, device)
     meta = {"stages": stages, "steps": {s: steps[s] for s in stages}, "seed": seed,
-            "batch_size": batch_size, "lr": {s: lr[s] for s in stages}, "mix": mix,
+            "batch_size": batch_size, "lr": {s: _per_stage(lr, s) for s in stages}, "mix": mix,
+            **({"stage_mix": stage_mix} if stage_mix else {}),
             "stage": stages[-1], "snr_policy": snr_policy,
             "train_minutes": round((time.time() - t0) / 60, 1),
             "error_free_accuracy_quick": acc, "preset": preset, "init": init,
@@ -327,15 +364,48 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
 
 
 def _steps(spec: str | None, stages: list[str] | None = None) -> dict[str, int]:
-    steps = dict(DEFAULT_STEPS)
-    if stages and "2sep" in stages and "2" in stages and stages.index("2sep") < stages.index("2"):
-        steps["2sep"] = WARMUP_2SEP_STEPS
+    """Steps per stage kind and per stage label of ``stages``. ``spec`` (``STAGE=N,...``) names
+    kinds (``0=3000``: every ``0`` stage, tagged ones included) or labels (``0.yesno=800``: that
+    stage only, which wins); a ``2sep`` before a ``2`` without a count of its own is the warm-up."""
+    stages = list(stages or [])
+    kinds_steps, label_steps, named = dict(DEFAULT_STEPS), {}, set()
     for part in (p for p in (spec or "").split(",") if p.strip()):
         k, _, v = part.partition("=")
-        if k not in STAGES or not v.isdigit() or int(v) < 1:
-            raise ValueError(f"--steps wants STAGE=N with STAGE in {STAGES}, got {part!r}")
-        steps[k] = int(v)
-    return steps
+        try:
+            stage_base(k)
+        except ValueError:
+            raise ValueError(f"--steps wants STAGE=N with STAGE in {STAGES} or a tagged one "
+                             f"(0.yesno), got {part!r}") from None
+        if not v.isdigit() or int(v) < 1:
+            raise ValueError(f"--steps wants STAGE=N with N >= 1, got {part!r}")
+        (kinds_steps if k in STAGES else label_steps)[k] = int(v)
+        named.add(k)
+    out = dict(kinds_steps)
+    kinds = [stage_base(s) for s in stages]
+    for i, (label, kind) in enumerate(zip(stages, kinds)):
+        if label in label_steps:
+            out[label] = label_steps[label]
+        elif kind == "2sep" and "2" in kinds[i + 1:] and kind not in named:
+            out[label] = WARMUP_2SEP_STEPS
+        else:
+            out[label] = kinds_steps[kind]
+    out.update(label_steps)
+    return out
+
+
+def _stage_mix(specs: list[str] | None) -> dict[str, list[tuple[str, float]]]:
+    """``["0.yesno=easy_vqa_yesno_plain:1", ...]`` -> {label: mixture}; a label once only."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for spec in specs or []:
+        label, eq, mix = spec.partition("=")
+        label = label.strip()
+        if not eq or not mix.strip():
+            raise ValueError(f"--stage-mix wants STAGE=name:weight,..., got {spec!r}")
+        stage_base(label)
+        if label in out:
+            raise ValueError(f"--stage-mix names stage {label!r} twice")
+        out[label] = parse_mix(mix)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,14 +422,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="channel uses per transmitted token: replaces the codec with a fresh one of "
                         "this bandwidth (stages 2/2sep; e.g. a 2sep codec at another budget)")
     p.add_argument("--out", required=True, help="output folder (checkpoint, state/, train_log.csv)")
-    p.add_argument("--stages", default=DEFAULT_STAGES, help=f"comma list from {', '.join(STAGES)}")
+    p.add_argument("--stages", default=DEFAULT_STAGES,
+                   help=f"comma list from {', '.join(STAGES)}; a stage may carry a tag (0.yesno: the "
+                        "parts of 0 learn, with its own --steps/--lr/--stage-mix and batch draws)")
     p.add_argument("--steps", default=None,
                    help="per-stage optimiser steps, e.g. 0=3000,2=1500 (defaults: "
                         + ", ".join(f"{k}={v}" for k, v in DEFAULT_STEPS.items())
                         + f"; a 2sep before 2 is a codec warm-up of {WARMUP_2SEP_STEPS})")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", default="0v=1e-3,0=2e-3,1a=1e-3,1b=5e-4,2=5e-4,2sep=1e-3,e2e=1e-3",
-                   help="per-stage peak learning rate (cosine schedule, 5%% warm-up)")
+    p.add_argument("--lr", default="",
+                   help="per-stage peak learning rates STAGE=LR,... over the defaults "
+                        + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_LR.items())
+                        + " (cosine schedule, 5%% warm-up; a tagged stage takes its kind's unless named)")
     p.add_argument("--vision-lr-scale", type=float, default=None,
                    help="learning rate of the vision towers relative to the rest (0 freezes them; "
                         "default: 0 when the stages include 0v, which pretrains them, else 1); "
@@ -367,7 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ban-lr-scale", type=float, default=None,
                    help="learning rate of BAN relative to the rest (0 freezes it; default: 0 when the "
                         "stages include 0v, which pretrains it, else 1)")
-    p.add_argument("--mix", default=DEFAULT_MIX, help="training data mixture name:weight,...")
+    p.add_argument("--mix", default=DEFAULT_MIX,
+                   help="training data mixture name:weight,... of every stage without a --stage-mix")
+    p.add_argument("--stage-mix", action="append", default=None, metavar="STAGE=MIX",
+                   help="one stage's own mixture, e.g. 0.yesno=easy_vqa_yesno_plain:1 (repeatable)")
     p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style training images")
     p.add_argument("--num-sentences", type=int, default=20000, help="generated sentiment sentences")
     p.add_argument("--snr-range", default="-5,20", help="stage-2 training SNR range in dB, uniform per example")
@@ -380,10 +457,19 @@ def main(argv: list[str] | None = None) -> int:
     ns = p.parse_args(argv)
     try:
         stages = [s.strip() for s in ns.stages.split(",") if s.strip()]
-        bad = [s for s in stages if s not in STAGES]
-        if bad or not stages:
-            raise ValueError(f"unknown stages {bad}; valid: {', '.join(STAGES)}")
-        lrs = {k: float(v) for k, _, v in (x.partition("=") for x in ns.lr.split(","))}
+        if not stages:
+            raise ValueError(f"no stages given; valid: {', '.join(STAGES)}")
+        for s in stages:
+            stage_base(s)
+        if len(set(stages)) != len(stages):
+            raise ValueError(f"a stage appears twice in --stages {ns.stages!r}; tag one (0.again)")
+        lrs = dict(DEFAULT_LR)
+        for part in (x for x in ns.lr.split(",") if x.strip()):
+            k, _, v = part.partition("=")
+            stage_base(k)
+            lrs[k] = float(v)
+            if not lrs[k] > 0:
+                raise ValueError(f"--lr wants STAGE=LR with LR > 0, got {part!r}")
         lo, hi = (float(x) for x in ns.snr_range.split(","))
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise ValueError(f"--snr-range needs finite lo,hi in dB, got {ns.snr_range!r}")
@@ -399,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
                                      else 0.0 if "0v" in stages else 1.0),
                     ban_lr_scale=(ns.ban_lr_scale if ns.ban_lr_scale is not None
                                   else 0.0 if "0v" in stages else 1.0),
-                    eval_examples=ns.eval_examples, progress=not ns.no_progress)
+                    eval_examples=ns.eval_examples, progress=not ns.no_progress,
+                    stage_mix=_stage_mix(ns.stage_mix))
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from channels.base import ChannelOutput
 from tokcom.checkpoint import read_meta
 from tokcom.collate import collate_for
 from tokcom.prompts import decode_answers
+from tokcom.stages import stage_base
 
 from . import TAICHI_CHECKPOINTS, repo_path
 from .answers import AnswerSystem, checkpoint_provenance, eval_dataset, evaluation_set
@@ -98,7 +99,7 @@ def build_taichi_system(*, checkpoint: str | None = None, preset: str | None = N
             raise ValueError(f"checkpoint folder not found: {ck}")
         model, tok, cfg = create_taichi(checkpoint=ck, device=device)
         extra = checkpoint_provenance(ck)
-        if read_meta(ck).get("stage") in VLM_STAGES:
+        if stage_base(read_meta(ck).get("stage") or "2") in VLM_STAGES:
             d = model.llm.lm.config.hidden_size
             model.channel_encoder, model.channel_decoder = IdentityEncoder(d), IdentityDecoder(d)
             extra["training_snr_policy"] = None

@@ -120,3 +120,47 @@ def test_vision_lr_scale_zero_keeps_the_towers_and_trains_the_rest(tmp_path, cfg
     assert all(torch.equal(got[k], init[k]) for k in got if k.startswith(("lr_tower.", "hr_tower.")))
     assert any(not torch.equal(got[k], init[k]) for k in got if k.startswith("ban."))
     assert json.loads((out / "meta.json").read_text())["vision_lr_scale"] == 0.0
+
+
+def test_tagged_stage_counts_and_batch_draws():
+    import numpy as np
+
+    from tokcom.train import _batch_seed
+    stages = ["0", "0.yesno", "2sep", "2"]
+    st = _steps("0=30", stages)
+    assert st["0"] == st["0.yesno"] == 30 and st["2sep"] == WARMUP_2SEP_STEPS  # a kind reaches its tags
+    st = _steps("0.yesno=5", stages)
+    assert st["0.yesno"] == 5 and st["0"] == _steps(None)["0"]                  # a label only itself
+    assert _steps("2sep=9", ["2sep.a", "2"])["2sep.a"] == 9                     # explicit kind wins
+    assert _steps(None, ["2sep.a", "2"])["2sep.a"] == WARMUP_2SEP_STEPS
+    with pytest.raises(ValueError, match="tagged"):
+        _steps("7.x=3", stages)
+    # untagged stages draw the batches they always drew (the shipped checkpoint's bits)
+    old = int(np.random.SeedSequence([0, 0, 5]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    assert _batch_seed(0, "0", 5) == old
+    assert len({_batch_seed(0, "0", 5), _batch_seed(0, "0.a", 5), _batch_seed(0, "0.b", 5)}) == 3
+
+
+def test_stage_mix_gives_a_tagged_stage_its_own_data(tmp_path, cfg_path):
+    out = tmp_path / "run"
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "0,0.text",
+                 "--steps", "0=4,0.text=5", "--lr", "0.text=1e-4",
+                 "--stage-mix", "0.text=synthetic_sentiment:1", *ARGS]) == 0
+    rows = _log(out / "train_log.csv")
+    assert [r["stage"] for r in rows] == ["0"] * 4 + ["0.text"] * 5
+    assert {r["dataset"] for r in rows if r["stage"] == "0.text"} == {"synthetic_sentiment"}
+    assert max(float(r["lr"]) for r in rows if r["stage"] == "0.text") <= 1e-4
+    assert max(float(r["lr"]) for r in rows if r["stage"] == "0") > 1e-4
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["stage"] == "0.text" and meta["steps"] == {"0": 4, "0.text": 5}
+    assert meta["stage_mix"] == {"0.text": [["synthetic_sentiment", 1.0]]}
+
+
+@pytest.mark.parametrize("bad", [["--stages", "0,0"], ["--stages", "0."], ["--stages", "9.x"],
+                                 ["--stages", "0", "--stage-mix", "1b=clevr_gen:1"],
+                                 ["--stages", "0.a", "--stage-mix", "0.a"],
+                                 ["--stages", "0", "--lr", "0=-1"]])
+def test_bad_stage_labels_are_refused(tmp_path, cfg_path, bad, capsys):
+    assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), *bad, *ARGS]) == 2
+    assert "tokcom.train: error:" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()                     # refused before anything is written
