@@ -57,15 +57,25 @@ from .vision_pretrain import pretrain_vision
 
 __all__ = ["main", "parse_mix", "train"]
 
-DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3}
-DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200, "e2e": 1200}
+#: per stage kind, then the default recipe's tagged stages (a label's entry wins over its kind's)
+DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3,
+              "0.yesno": 1e-3, "0.mixed": 1e-3}
+DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1200, "2sep": 1200, "e2e": 1200,
+                 "0.yesno": 800, "0.mixed": 400}
 #: stages with the channel in the loop (SNR drawn per example, channel type per batch)
 CHANNEL_STAGES = ("2", "2sep", "e2e")
 #: the shipped recipe's mixture (README "Where the image is lost": easy-VQA-heavy keeps its colour and
 #: shape answers; the committed variants and baselines name theirs with --mix)
 DEFAULT_MIX = "clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25"
-#: default stages: vision pretraining, LM pretraining, connector, SFT, a codec warm-up, joint coding
-DEFAULT_STAGES = "0v,0,1a,1b,2sep,2"
+#: default stages: vision pretraining, LM pretraining, the yes/no binding curriculum (generated plain
+#: yes/no questions alone, then mixed in; README "Yes/no questions: binding"), connector, SFT, a codec
+#: warm-up, joint coding
+DEFAULT_STAGES = "0v,0,0.yesno,0.mixed,1a,1b,2sep,2"
+#: the default recipe's own mixtures for its tagged stages (used when --mix is not given)
+DEFAULT_STAGE_MIX = {
+    "0.yesno": "easy_vqa_yesno_plain:1",
+    "0.mixed": "clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25",
+}
 #: steps of a ``2sep`` that precedes ``2`` in the same run (a warm-up of the fresh codec on the
 #: frozen VLM, a third of stage 2); ``2sep`` on its own (the separate-coding variant) keeps 1200
 WARMUP_2SEP_STEPS = 400
@@ -366,9 +376,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
 def _steps(spec: str | None, stages: list[str] | None = None) -> dict[str, int]:
     """Steps per stage kind and per stage label of ``stages``. ``spec`` (``STAGE=N,...``) names
     kinds (``0=3000``: every ``0`` stage, tagged ones included) or labels (``0.yesno=800``: that
-    stage only, which wins); a ``2sep`` before a ``2`` without a count of its own is the warm-up."""
+    stage only, which wins); then the defaults of the label (the default recipe's tagged
+    stages), then of its kind; a ``2sep`` before a ``2`` without a count of its own is the warm-up."""
     stages = list(stages or [])
     kinds_steps, label_steps, named = dict(DEFAULT_STEPS), {}, set()
+    label_default = {k: v for k, v in kinds_steps.items() if k not in STAGES}
     for part in (p for p in (spec or "").split(",") if p.strip()):
         k, _, v = part.partition("=")
         try:
@@ -387,6 +399,8 @@ def _steps(spec: str | None, stages: list[str] | None = None) -> dict[str, int]:
             out[label] = label_steps[label]
         elif kind == "2sep" and "2" in kinds[i + 1:] and kind not in named:
             out[label] = WARMUP_2SEP_STEPS
+        elif label in label_default and kind not in named:
+            out[label] = label_default[label]
         else:
             out[label] = kinds_steps[kind]
     out.update(label_steps)
@@ -441,8 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ban-lr-scale", type=float, default=None,
                    help="learning rate of BAN relative to the rest (0 freezes it; default: 0 when the "
                         "stages include 0v, which pretrains it, else 1)")
-    p.add_argument("--mix", default=DEFAULT_MIX,
-                   help="training data mixture name:weight,... of every stage without a --stage-mix")
+    p.add_argument("--mix", default=None,
+                   help="training data mixture name:weight,... of every stage without a --stage-mix "
+                        f"(default: {DEFAULT_MIX}, and the default recipe's own stages keep theirs: "
+                        + "; ".join(f"{k}={v}" for k, v in DEFAULT_STAGE_MIX.items()) + ")")
     p.add_argument("--stage-mix", action="append", default=None, metavar="STAGE=MIX",
                    help="one stage's own mixture, e.g. 0.yesno=easy_vqa_yesno_plain:1 (repeatable)")
     p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style training images")
@@ -470,13 +486,17 @@ def main(argv: list[str] | None = None) -> int:
             lrs[k] = float(v)
             if not lrs[k] > 0:
                 raise ValueError(f"--lr wants STAGE=LR with LR > 0, got {part!r}")
+        stage_mix = _stage_mix(ns.stage_mix)
+        if ns.mix is None:   # the default recipe: its tagged stages keep their own mixtures
+            stage_mix = {**{k: parse_mix(v) for k, v in DEFAULT_STAGE_MIX.items() if k in stages},
+                         **stage_mix}
         lo, hi = (float(x) for x in ns.snr_range.split(","))
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise ValueError(f"--snr-range needs finite lo,hi in dB, got {ns.snr_range!r}")
         if ns.batch_size < 1:
             raise ValueError("--batch-size must be >= 1")
         out = train(preset=ns.preset, out=Path(ns.out), stages=stages, steps=_steps(ns.steps, stages),
-                    batch_size=ns.batch_size, lr=lrs, seed=ns.seed, mix=parse_mix(ns.mix),
+                    batch_size=ns.batch_size, lr=lrs, seed=ns.seed, mix=parse_mix(ns.mix or DEFAULT_MIX),
                     snr_range=(lo, hi), channel_names=[c for c in ns.channels.split(",") if c],
                     device=torch.device(ns.device), save_every=ns.save_every,
                     num_images=ns.num_images, num_sentences=ns.num_sentences, init=ns.init,
@@ -486,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
                     ban_lr_scale=(ns.ban_lr_scale if ns.ban_lr_scale is not None
                                   else 0.0 if "0v" in stages else 1.0),
                     eval_examples=ns.eval_examples, progress=not ns.no_progress,
-                    stage_mix=_stage_mix(ns.stage_mix))
+                    stage_mix=stage_mix)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -164,3 +164,23 @@ def test_bad_stage_labels_are_refused(tmp_path, cfg_path, bad, capsys):
     assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), *bad, *ARGS]) == 2
     assert "tokcom.train: error:" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()                     # refused before anything is written
+
+
+def test_default_recipe_keeps_its_tagged_stages_mixtures_unless_mix_is_given(monkeypatch, tmp_path):
+    import tokcom.train as tr
+    seen = {}
+    monkeypatch.setattr(tr, "train", lambda **kw: seen.update(kw) or kw["out"])
+    stages = tr.DEFAULT_STAGES.split(",")
+    assert main(["--out", str(tmp_path / "a")]) == 0
+    assert seen["stages"] == stages and set(seen["stage_mix"]) == set(tr.DEFAULT_STAGE_MIX)
+    assert seen["mix"] == parse_mix(tr.DEFAULT_MIX)
+    assert seen["stage_mix"]["0.yesno"] == [("easy_vqa_yesno_plain", 1.0)]
+    assert seen["steps"]["0.yesno"] == tr.DEFAULT_STEPS["0.yesno"] and seen["steps"]["0"] == 2500
+    assert seen["lr"]["0.yesno"] == tr.DEFAULT_LR["0.yesno"]
+    # a run that names its mixture gets it in every stage it does not --stage-mix
+    assert main(["--out", str(tmp_path / "b"), "--mix", "clevr_gen:1",
+                 "--stage-mix", "1b=easy_vqa:1"]) == 0
+    assert seen["stage_mix"] == {"1b": [("easy_vqa", 1.0)]}
+    # a kind's explicit count reaches the recipe's tagged stages of that kind
+    assert _steps("0=30", stages)["0.mixed"] == 30
+    assert _steps(None, stages)["2sep"] == WARMUP_2SEP_STEPS
