@@ -13,6 +13,9 @@ MIX3 := clevr_gen:0.5,easy_vqa:0.25,synthetic_sentiment:0.25
 # that previous shipped checkpoint (git 32c3734's checkpoints/taichi-tiny, kept as is): the committed
 # variants took their towers and LM from it (--pretrained), so their targets name it
 V1 := checkpoints/variants/taichi-tiny-v1
+# the shipped checkpoint before the yes/no curriculum (git 1c044f7's checkpoints/taichi-tiny, kept as
+# is): make yesno and the ablation's shipped rows were measured on it
+V2 := checkpoints/variants/taichi-tiny-v2
 
 .PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation yesno clean
 
@@ -56,6 +59,7 @@ eval-shipped: $(STAMP)
 	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --out results/taichi_sentiment_test_none.csv
 	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/taichi_sentiment_val_none.csv
 	$(EVAL) --channel none --snr 0 --max-samples 500 --task caption --out results/taichi_caption_none.csv
+	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_yesno_plain --out results/taichi_easy_vqa_yesno_plain_none.csv
 	for d in clevr_gen easy_vqa; do $(PY) -m simulations.image_use --system taichi --dataset $$d; done
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
@@ -113,8 +117,8 @@ ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen-mix --stages 2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix-s2-warm
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(CAND_MIX) --out $(ABL)/candidate
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(BAL_MIX) --out $(ABL)/yesno-balanced
-	$(PY) -m tokcom.train --seed 0 --preset tiny --mix $(PLAIN_MIX) --steps 0=3500 --out $(ABL)/yesno-plain
-	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen $(V1) checkpoints/taichi-tiny --out results/ablation/feature_probe.csv
+	$(PY) -m tokcom.train --seed 0 --preset tiny --stages 0v,0,1a,1b,2sep,2 --mix $(PLAIN_MIX) --steps 0=3500 --out $(ABL)/yesno-plain
+	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen $(V1) $(V2) --out results/ablation/feature_probe.csv
 	for c in $(ABL_RUNS); do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_none.csv; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(ABL)/$$c --dataset easy_vqa --out results/ablation/image_use_$${c}_easy_vqa.csv; done
@@ -123,7 +127,7 @@ ablation: $(STAMP)
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/ablation/$${c}_sentiment_val_none.csv; \
 		for ch in awgn rayleigh; do $(EVAL) --checkpoint $(ABL)/$$c --channel $$ch --snr -5:25:5 --max-samples 500 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_$$ch.csv; done; done
 	$(EVAL) --checkpoint $(ABL)/yesno-balanced --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_balanced --out results/ablation/yesno-balanced_easy_vqa_balanced_none.csv
-	$(EVAL) --checkpoint checkpoints/taichi-tiny --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_balanced --out results/ablation/shipped_easy_vqa_balanced_none.csv
+	$(EVAL) --checkpoint $(V2) --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_balanced --out results/ablation/shipped_easy_vqa_balanced_none.csv
 	$(EVAL) --checkpoint $(ABL)/yesno-plain --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_yesno_plain --out results/ablation/yesno-plain_easy_vqa_yesno_plain_none.csv
 
 # can the LM bind a word of a yes/no question to what it sees? (README: "Yes/no questions"); short
@@ -134,8 +138,8 @@ YESNO := runs/yesno
 YN_TRAIN := $(PY) -m tokcom.train --seed 0 --stages 0 --lr 0=1e-3 --vision-lr-scale 0 --no-progress
 yesno: $(STAMP)
 	mkdir -p results/yesno
-	$(YN_TRAIN) --init checkpoints/taichi-tiny --steps 0=600 --mix easy_vqa_yesno:1 --out $(YESNO)/full
-	$(YN_TRAIN) --init checkpoints/taichi-tiny --steps 0=800 --mix easy_vqa_yesno_plain:1 --out $(YESNO)/plain
+	$(YN_TRAIN) --init $(V2) --steps 0=600 --mix easy_vqa_yesno:1 --out $(YESNO)/full
+	$(YN_TRAIN) --init $(V2) --steps 0=800 --mix easy_vqa_yesno_plain:1 --out $(YESNO)/plain
 	$(YN_TRAIN) --init $(YESNO)/plain --steps 0=600 --mix easy_vqa_yesno:1 --out $(YESNO)/plain-full
 	$(YN_TRAIN) --init $(YESNO)/plain --steps 0=800 --mix easy_vqa:0.5,easy_vqa_yesno_plain:0.5 --out $(YESNO)/plain-natural
 	for c in full plain plain-full plain-natural; do \
@@ -143,7 +147,7 @@ yesno: $(STAMP)
 			$(EVAL) --checkpoint $(YESNO)/$$c --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/yesno/$${c}_$${d}_none.csv; done; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(YESNO)/$$c --dataset easy_vqa --out results/yesno/image_use_$${c}_easy_vqa.csv; done
 	for d in easy_vqa_yesno easy_vqa_yesno_plain; do \
-		$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/yesno/shipped_$${d}_none.csv; done
+		$(EVAL) --checkpoint $(V2) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/yesno/shipped_$${d}_none.csv; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
