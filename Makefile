@@ -59,7 +59,8 @@ eval-shipped: $(STAMP)
 	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --out results/taichi_sentiment_test_none.csv
 	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/taichi_sentiment_val_none.csv
 	$(EVAL) --channel none --snr 0 --max-samples 500 --task caption --out results/taichi_caption_none.csv
-	$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset easy_vqa_yesno_plain --out results/taichi_easy_vqa_yesno_plain_none.csv
+	for d in easy_vqa_yesno easy_vqa_yesno_plain; do \
+		$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi_$${d}_none.csv; done
 	for d in clevr_gen easy_vqa; do $(PY) -m simulations.image_use --system taichi --dataset $$d; done
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
