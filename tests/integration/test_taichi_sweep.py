@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(not (SHIPPED_CHECKPOINT / "model.safetensors").e
 
 def test_taichi_sweep_over_rayleigh(tmp_path):
     out = tmp_path / "t.csv"
-    # easy-VQA: the shipped model's accuracy rises with SNR (0.66 at -5 dB, 0.82 from 15 dB, README)
+    # easy-VQA: the shipped model's accuracy rises with SNR (0.60 at -5 dB, 0.85 from 15 dB, README)
     assert main(["--system", "taichi", "--channel", "rayleigh", "--snr", "-20", "30",
                  "--dataset", "easy_vqa", "--batch-size", "100", "--max-samples", "200",
                  "--no-progress", "--no-plot", "--out", str(out)]) == 0
@@ -37,3 +37,19 @@ def test_shipped_checkpoint_answers_depend_on_the_image(tmp_path):
     assert df.loc["blank", "answers_changed"] >= 0.2
     assert df.loc["real", "accuracy"] > df.loc["blank", "accuracy"] + 0.05
     assert df.loc["real", "accuracy"] > df.loc["shuffled", "accuracy"] + 0.05
+
+
+def test_shipped_checkpoint_is_the_default_recipe():
+    """`python -m tokcom.train --preset tiny --seed 0` names the shipped checkpoint's recipe: if the
+    defaults change, the checkpoint (and every figure of it) has to be retrained (README)."""
+    import json
+
+    from tokcom.train import DEFAULT_MIX, DEFAULT_STAGE_MIX, DEFAULT_STAGES, _steps, parse_mix
+    meta = json.loads((SHIPPED_CHECKPOINT / "meta.json").read_text())
+    stages = DEFAULT_STAGES.split(",")
+    assert meta["stages"] == stages and meta["seed"] == 0 and meta["preset"] == "tiny"
+    assert meta["steps"] == {s: _steps(None, stages)[s] for s in stages}
+    assert [tuple(x) for x in meta["mix"]] == parse_mix(DEFAULT_MIX)
+    assert {k: [tuple(x) for x in v] for k, v in meta["stage_mix"].items()} == {
+        k: parse_mix(v) for k, v in DEFAULT_STAGE_MIX.items()}
+    assert meta["train_minutes"] <= 45
