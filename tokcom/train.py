@@ -124,7 +124,7 @@ def _train_sets(mix, num_images: int, num_sentences: int, seed: int, cache: dict
 def _batch_seed(seed: int, stage: str, step: int) -> int:
     """The seed of one batch: a function of ``(seed, stage, step)``; a tagged stage (``0.yesno``)
     draws its own batches (the tag's CRC-32 joins the entropy), an untagged one those it always drew."""
-    base, _, tag = stage.partition(".")
+    tag = stage.partition(".")[2]
     key = [seed, STAGES.index(stage_base(stage)), step] + ([zlib.crc32(tag.encode())] if tag else [])
     ss = np.random.SeedSequence(key)
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
@@ -407,6 +407,23 @@ def _steps(spec: str | None, stages: list[str] | None = None) -> dict[str, int]:
     return out
 
 
+def _lrs(spec: str) -> dict[str, float]:
+    """Peak learning rates: :data:`DEFAULT_LR` under ``spec`` (``STAGE=LR,...``); as with
+    :func:`_steps`, a kind that ``spec`` names reaches the default recipe's tagged stages of it."""
+    given: dict[str, float] = {}
+    for part in (x for x in spec.split(",") if x.strip()):
+        k, _, v = part.partition("=")
+        stage_base(k)
+        try:
+            given[k] = float(v)
+        except ValueError:
+            given[k] = float("nan")
+        if not given[k] > 0:
+            raise ValueError(f"--lr wants STAGE=LR with LR > 0, got {part!r}")
+    lrs = {k: v for k, v in DEFAULT_LR.items() if k in STAGES or stage_base(k) not in given}
+    return {**lrs, **given}
+
+
 def _stage_mix(specs: list[str] | None) -> dict[str, list[tuple[str, float]]]:
     """``["0.yesno=easy_vqa_yesno_plain:1", ...]`` -> {label: mixture}; a label once only."""
     out: dict[str, list[tuple[str, float]]] = {}
@@ -479,13 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             stage_base(s)
         if len(set(stages)) != len(stages):
             raise ValueError(f"a stage appears twice in --stages {ns.stages!r}; tag one (0.again)")
-        lrs = dict(DEFAULT_LR)
-        for part in (x for x in ns.lr.split(",") if x.strip()):
-            k, _, v = part.partition("=")
-            stage_base(k)
-            lrs[k] = float(v)
-            if not lrs[k] > 0:
-                raise ValueError(f"--lr wants STAGE=LR with LR > 0, got {part!r}")
+        lrs = _lrs(ns.lr)
         stage_mix = _stage_mix(ns.stage_mix)
         if ns.mix is None:   # the default recipe: its tagged stages keep their own mixtures
             stage_mix = {**{k: parse_mix(v) for k, v in DEFAULT_STAGE_MIX.items() if k in stages},

@@ -184,3 +184,17 @@ def test_default_recipe_keeps_its_tagged_stages_mixtures_unless_mix_is_given(mon
     # a kind's explicit count reaches the recipe's tagged stages of that kind
     assert _steps("0=30", stages)["0.mixed"] == 30
     assert _steps(None, stages)["2sep"] == WARMUP_2SEP_STEPS
+
+
+def test_learning_rates_follow_the_same_precedence_as_steps():
+    from tokcom.train import DEFAULT_LR, _lrs, _per_stage
+    lr = _lrs("")
+    assert lr == DEFAULT_LR and _per_stage(lr, "0.yesno") == DEFAULT_LR["0.yesno"]
+    assert _per_stage(lr, "0.other") == DEFAULT_LR["0"]           # an unknown tag takes its kind's
+    lr = _lrs("0=3e-4")                                           # a kind reaches its tagged stages
+    assert _per_stage(lr, "0.yesno") == _per_stage(lr, "0") == 3e-4
+    lr = _lrs("0=3e-4,0.yesno=7e-4")                              # a label wins
+    assert _per_stage(lr, "0.yesno") == 7e-4 and _per_stage(lr, "1b") == DEFAULT_LR["1b"]
+    for bad in ("0=abc", "0=0", "9=1e-3"):
+        with pytest.raises(ValueError):
+            _lrs(bad)
