@@ -373,55 +373,42 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     return out
 
 
-def _steps(spec: str | None, stages: list[str] | None = None) -> dict[str, int]:
-    """Steps per stage kind and per stage label of ``stages``. ``spec`` (``STAGE=N,...``) names
-    kinds (``0=3000``: every ``0`` stage, tagged ones included) or labels (``0.yesno=800``: that
-    stage only, which wins); then the defaults of the label (the default recipe's tagged
-    stages), then of its kind; a ``2sep`` before a ``2`` without a count of its own is the warm-up."""
-    stages = list(stages or [])
-    kinds_steps, label_steps, named = dict(DEFAULT_STEPS), {}, set()
-    label_default = {k: v for k, v in kinds_steps.items() if k not in STAGES}
+def _per_stage_spec(spec: str | None, defaults: dict, flag: str, convert) -> dict:
+    """``defaults`` under ``spec`` (``STAGE=V,...``, STAGE a kind or a label): a label given wins,
+    then a kind given (it reaches the default recipe's tagged stages of that kind too), then the
+    label's default, then its kind's; read the result with :func:`_per_stage`."""
+    given: dict = {}
     for part in (p for p in (spec or "").split(",") if p.strip()):
         k, _, v = part.partition("=")
         try:
             stage_base(k)
+            given[k] = convert(v)
         except ValueError:
-            raise ValueError(f"--steps wants STAGE=N with STAGE in {STAGES} or a tagged one "
-                             f"(0.yesno), got {part!r}") from None
-        if not v.isdigit() or int(v) < 1:
-            raise ValueError(f"--steps wants STAGE=N with N >= 1, got {part!r}")
-        (kinds_steps if k in STAGES else label_steps)[k] = int(v)
-        named.add(k)
-    out = dict(kinds_steps)
-    kinds = [stage_base(s) for s in stages]
-    for i, (label, kind) in enumerate(zip(stages, kinds)):
-        if label in label_steps:
-            out[label] = label_steps[label]
-        elif kind == "2sep" and "2" in kinds[i + 1:] and kind not in named:
-            out[label] = WARMUP_2SEP_STEPS
-        elif label in label_default and kind not in named:
-            out[label] = label_default[label]
-        else:
-            out[label] = kinds_steps[kind]
-    out.update(label_steps)
+            raise ValueError(f"{flag} wants STAGE=V with STAGE in {STAGES} or a tagged one "
+                             f"(0.yesno) and V > 0, got {part!r}") from None
+        if not given[k] > 0:
+            raise ValueError(f"{flag} wants STAGE=V with V > 0, got {part!r}")
+    kept = {k: v for k, v in defaults.items() if k in STAGES or stage_base(k) not in given}
+    return {**kept, **given}
+
+
+def _steps(spec: str | None, stages: list[str] | None = None) -> dict[str, int]:
+    """Steps per stage kind and per label of ``stages`` (precedence: :func:`_per_stage_spec`);
+    a ``2sep`` before a ``2`` that ``spec`` gives no count is the codec warm-up."""
+    table = _per_stage_spec(spec, DEFAULT_STEPS, "--steps", int)
+    named = {p.partition("=")[0] for p in (spec or "").split(",") if p.strip()}
+    out = dict(table)
+    kinds = [stage_base(s) for s in stages or []]
+    for i, (label, kind) in enumerate(zip(stages or [], kinds)):
+        warm_up = kind == "2sep" and "2" in kinds[i + 1:] and not {label, kind} & named
+        out[label] = WARMUP_2SEP_STEPS if warm_up else _per_stage(table, label)
     return out
 
 
 def _lrs(spec: str) -> dict[str, float]:
-    """Peak learning rates: :data:`DEFAULT_LR` under ``spec`` (``STAGE=LR,...``); as with
-    :func:`_steps`, a kind that ``spec`` names reaches the default recipe's tagged stages of it."""
-    given: dict[str, float] = {}
-    for part in (x for x in spec.split(",") if x.strip()):
-        k, _, v = part.partition("=")
-        stage_base(k)
-        try:
-            given[k] = float(v)
-        except ValueError:
-            given[k] = float("nan")
-        if not given[k] > 0:
-            raise ValueError(f"--lr wants STAGE=LR with LR > 0, got {part!r}")
-    lrs = {k: v for k, v in DEFAULT_LR.items() if k in STAGES or stage_base(k) not in given}
-    return {**lrs, **given}
+    """Peak learning rates: :data:`DEFAULT_LR` under ``spec`` (``STAGE=LR,...``; precedence:
+    :func:`_per_stage_spec`)."""
+    return _per_stage_spec(spec, DEFAULT_LR, "--lr", float)
 
 
 def _stage_mix(specs: list[str] | None) -> dict[str, list[tuple[str, float]]]:
