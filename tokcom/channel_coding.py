@@ -25,7 +25,7 @@ from torch import nn
 from channels.snr import complex_to_real, normalize_power, real_to_complex
 
 __all__ = ["ChannelEncoder", "ChannelDecoder", "IdentityEncoder", "IdentityDecoder",
-           "set_noise_floor_from_policy"]
+           "reset_noise_floor", "set_noise_floor_from_policy"]
 
 
 class ChannelEncoder(nn.Module):
@@ -122,3 +122,12 @@ def set_noise_floor_from_policy(model: nn.Module, snr_policy: dict | None) -> fl
         if isinstance(m, ChannelDecoder):
             m.noise_floor = float(snr_db_to_no(top))
     return top
+
+
+def reset_noise_floor(model: nn.Module) -> None:
+    """Put every :class:`ChannelDecoder` of ``model`` back on the default floor (what training
+    sees: a run continued from a checkpoint with ``--init`` trains as a run from scratch does, not
+    with the floor that loading the checkpoint set for evaluation)."""
+    for m in model.modules():
+        if isinstance(m, ChannelDecoder):
+            m.noise_floor = ChannelDecoder.DEFAULT_NOISE_FLOOR

@@ -44,7 +44,7 @@ import channels
 from channels.rng import make_generator
 
 from .baselines import DeepSC, create_baseline, is_baseline_preset
-from .channel_coding import set_noise_floor_from_policy
+from .channel_coding import reset_noise_floor, set_noise_floor_from_policy
 from .checkpoint import (base_lm_external, load_checkpoint_tokenizer, load_pretrained_parts,
                          save_checkpoint)
 from .collate import collate_for
@@ -253,6 +253,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         cfg.symbols_per_token = int(symbols_per_token)   # a fresh codec at the new bandwidth
         enc, dec = build_codec(cfg, model.llm.lm.config.hidden_size)
         model.channel_encoder, model.channel_decoder = enc.to(device), dec.to(device)
+    # loading a checkpoint floors the decoder's noise feature for evaluation (the top of its training
+    # SNR range); training from it sees the default floor, as a run from scratch does
+    reset_noise_floor(model)
     cache: dict = {}
     sets = _train_sets(mix, num_images, num_sentences, seed, cache)
     sets_of = {st: _train_sets(stage_mix[st], num_images, num_sentences, seed, cache)

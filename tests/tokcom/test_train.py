@@ -198,3 +198,28 @@ def test_learning_rates_follow_the_same_precedence_as_steps():
     for bad in ("0=abc", "0=0", "9=1e-3"):
         with pytest.raises(ValueError):
             _lrs(bad)
+
+
+def test_a_run_continued_with_init_trains_on_the_default_noise_floor(tmp_path, cfg_path, monkeypatch):
+    """Loading a checkpoint floors the decoder's noise feature at the top of its training SNR range
+    (for evaluation); continuing training from it must see the default floor, as the same stages in
+    one run do, and the new checkpoint is floored again when loaded."""
+    from tokcom.channel_coding import ChannelDecoder
+    from tokcom.checkpoint import load_checkpoint
+    vlm = tmp_path / "vlm"
+    assert main(["--preset", cfg_path, "--out", str(vlm), "--stages", "1a", "--steps", "1a=1", *ARGS]) == 0
+    assert load_checkpoint(vlm)[0].channel_decoder.noise_floor == pytest.approx(0.01)   # 20 dB
+    seen = []
+    forward = ChannelDecoder.forward
+
+    def spy(self, x_hat, no_eff):
+        seen.append(self.noise_floor)
+        return forward(self, x_hat, no_eff)
+
+    monkeypatch.setattr(ChannelDecoder, "forward", spy)
+    out = tmp_path / "s2"
+    assert main(["--preset", cfg_path, "--init", str(vlm), "--out", str(out), "--stages", "2sep",
+                 "--steps", "2sep=2", "--eval-examples", "1", *ARGS]) == 0
+    assert seen[:2] == [ChannelDecoder.DEFAULT_NOISE_FLOOR] * 2   # the two training steps
+    monkeypatch.undo()
+    assert load_checkpoint(out)[0].channel_decoder.noise_floor == pytest.approx(0.01)
