@@ -17,7 +17,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation yesno clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation yesno stage2 clean
 
 install: $(STAMP)
 
@@ -149,6 +149,26 @@ yesno: $(STAMP)
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(YESNO)/$$c --dataset easy_vqa --out results/yesno/image_use_$${c}_easy_vqa.csv; done
 	for d in easy_vqa_yesno easy_vqa_yesno_plain; do \
 		$(EVAL) --checkpoint $(V2) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/yesno/shipped_$${d}_none.csv; done
+
+# stage 2 of the shipped recipe branched from one run stopped before it (README: "Stage 2: run-to-run
+# spread and length"): the same recipe again (b0; b0s1 with seed 1 in stage 2), stage 2 twice as long
+# (b2, b2s1), plain yes/no questions in stage 2's mixture (b1); into runs/stage2/ (not committed)
+S2 := runs/stage2
+S2_TRAIN := $(PY) -m tokcom.train --preset tiny --no-progress --eval-examples 100 --vision-lr-scale 0 --ban-lr-scale 0
+S2_RUNS := p1 b0 b0s1 b2 b2s1 b1
+stage2: $(STAMP)
+	mkdir -p results/stage2
+	test -f $(S2)/p0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 100 --stages 0v,0 --out $(S2)/p0
+	test -f $(S2)/p1/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p0 --stages 0.yesno,0.mixed,1a,1b --out $(S2)/p1
+	test -f $(S2)/b0/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 --stages 2sep,2 --out $(S2)/b0
+	test -f $(S2)/b0s1/model.safetensors || $(S2_TRAIN) --seed 1 --init $(S2)/p1 --stages 2sep,2 --out $(S2)/b0s1
+	test -f $(S2)/b2/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 --stages 2sep,2 --steps 2=2400 --out $(S2)/b2
+	test -f $(S2)/b2s1/model.safetensors || $(S2_TRAIN) --seed 1 --init $(S2)/p1 --stages 2sep,2 --steps 2=2400 --out $(S2)/b2s1
+	test -f $(S2)/b1/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 --stages 2sep,2 --stage-mix 2=$(PLAIN_MIX) --out $(S2)/b1
+	for c in $(S2_RUNS); do \
+		for d in easy_vqa easy_vqa_yesno_plain clevr_gen; do \
+			$(EVAL) --checkpoint $(S2)/$$c --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/$${c}_$${d}_none.csv; done; \
+		$(EVAL) --checkpoint $(S2)/$$c --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/stage2/$${c}_sentiment_val_none.csv; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
