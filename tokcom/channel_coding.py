@@ -118,16 +118,18 @@ def set_noise_floor_from_policy(model: nn.Module, snr_policy: dict | None) -> fl
     if set(snr_policy.get("channels") or ["awgn"]) <= {"none"}:
         return None          # trained on the error-free channel only: the default floor stays
     top = float(snr_policy["snr_db_uniform"][1])
+    _set_noise_floor(model, float(snr_db_to_no(top)))
+    return top
+
+
+def _set_noise_floor(model: nn.Module, floor: float) -> None:
     for m in model.modules():
         if isinstance(m, ChannelDecoder):
-            m.noise_floor = float(snr_db_to_no(top))
-    return top
+            m.noise_floor = floor
 
 
 def reset_noise_floor(model: nn.Module) -> None:
     """Put every :class:`ChannelDecoder` of ``model`` back on the default floor (what training
     sees: a run continued from a checkpoint with ``--init`` trains as a run from scratch does, not
     with the floor that loading the checkpoint set for evaluation)."""
-    for m in model.modules():
-        if isinstance(m, ChannelDecoder):
-            m.noise_floor = ChannelDecoder.DEFAULT_NOISE_FLOOR
+    _set_noise_floor(model, ChannelDecoder.DEFAULT_NOISE_FLOOR)
