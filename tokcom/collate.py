@@ -12,7 +12,8 @@ __all__ = ["collate", "collate_for"]
 
 
 def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_tokens: int,
-            max_answer_tokens: int, short: bool, device: torch.device | str = "cpu") -> dict:
+            max_answer_tokens: int, short: bool, chat: str = "tokcom",
+            device: torch.device | str = "cpu") -> dict:
     """-> ``{"images": (B,3,H,W) or None, "prompt_ids": (B,P), "answer_ids": (B,T), "answers": [...]}``."""
     if not examples:
         raise ValueError("empty batch")
@@ -24,9 +25,10 @@ def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_
         images = torch.stack([e.image for e in examples]).to(device)
     prompt_ids = encode_prompts(tokenizer, task, [e.question for e in examples],
                                 num_image_tokens=num_image_tokens,
-                                max_prompt_tokens=max_prompt_tokens, short=short).to(device)
+                                max_prompt_tokens=max_prompt_tokens, short=short,
+                                chat=chat).to(device)
     answers = [e.answer for e in examples]
-    answer_ids = encode_answers(tokenizer, answers, max_answer_tokens).to(device)
+    answer_ids = encode_answers(tokenizer, answers, max_answer_tokens, chat).to(device)
     return {"images": images, "prompt_ids": prompt_ids, "answer_ids": answer_ids,
             "answers": answers, "task": task.name}
 
@@ -37,4 +39,4 @@ def collate_for(model, tokenizer, cfg, examples: Sequence,
     return collate(examples, tokenizer, num_image_tokens=model.num_visual_tokens,
                    max_prompt_tokens=cfg.max_prompt_tokens,
                    max_answer_tokens=cfg.answer_tokens(examples[0].task) if examples else 1,
-                   short=cfg.short_instructions, device=device)
+                   short=cfg.short_instructions, chat=cfg.chat_format, device=device)

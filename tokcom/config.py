@@ -67,6 +67,7 @@ class TaiChiConfig:
     max_answer_tokens: int = 8           # generated tokens for VQA / classification answers
     max_caption_tokens: int = 72         # ... and for captions (a 10-object scene takes ~66)
     short_instructions: bool = True
+    chat_format: str = "tokcom"          # prompt turns (tokcom.tasks.CHAT_FORMATS); chatml: SmolLM2's
     equalizer: Literal["zf", "mmse"] = "mmse"
     lora: dict = field(default_factory=lambda: {"r": 8, "alpha": 16, "dropout": 0.0,
                                                  "target_modules": ["q_proj", "k_proj", "v_proj",
@@ -90,6 +91,8 @@ class TaiChiConfig:
             d["vision"] = _sub(VisionConfig, d["vision"], "vision")
         if "llm" in d:
             d["llm"] = _sub(LLMConfig, d["llm"], "llm")
+        from tokcom.tasks import get_chat_format
+        get_chat_format(d.get("chat_format", "tokcom"))      # an unknown format fails here, by name
         return cls(**d)
 
 

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from .tasks import Task, build_prompt
+from .tasks import Task, build_prompt, get_chat_format
 from .text import IMAGE_TOKEN
 
 __all__ = ["encode_prompts", "encode_answers", "decode_answers", "image_token_id", "pad_token_id"]
@@ -36,7 +36,7 @@ def pad_token_id(tokenizer) -> int:
 
 
 def encode_prompts(tokenizer, task: Task, questions: Sequence[str | None], *, num_image_tokens: int,
-                   max_prompt_tokens: int, short: bool) -> torch.Tensor:
+                   max_prompt_tokens: int, short: bool, chat: str = "tokcom") -> torch.Tensor:
     """(B, max_prompt_tokens) long tensor; ``ValueError`` if a prompt does not fit.
 
     Image placeholders are inserted as ids (:func:`image_token_id`), so any tokenizer works.
@@ -47,7 +47,7 @@ def encode_prompts(tokenizer, task: Task, questions: Sequence[str | None], *, nu
     for q in questions:
         n_img = num_image_tokens if task.uses_image else 0
         text = build_prompt(task, q, num_image_tokens=1 if n_img else 0, image_token=IMAGE_TOKEN,
-                            short=short)
+                            short=short, chat=chat)
         ids: list[int] = []
         for i, part in enumerate(text.split(IMAGE_TOKEN)):
             if i:
@@ -60,10 +60,13 @@ def encode_prompts(tokenizer, task: Task, questions: Sequence[str | None], *, nu
     return torch.tensor(rows, dtype=torch.long)
 
 
-def encode_answers(tokenizer, answers: Sequence[str], max_answer_tokens: int) -> torch.Tensor:
-    """(B, T) answer ids + eos, right-padded with -100 (truncated to ``max_answer_tokens``)."""
+def encode_answers(tokenizer, answers: Sequence[str], max_answer_tokens: int,
+                   chat: str = "tokcom") -> torch.Tensor:
+    """(B, T) answer ids + eos, right-padded with -100 (truncated to ``max_answer_tokens``);
+    each answer begins with the chat format's ``answer_prefix``."""
     eos = tokenizer.eos_token_id
-    seqs = [tokenizer(" " + a.strip(), add_special_tokens=False)["input_ids"][: max_answer_tokens - 1]
+    prefix = get_chat_format(chat).answer_prefix
+    seqs = [tokenizer(prefix + a.strip(), add_special_tokens=False)["input_ids"][: max_answer_tokens - 1]
             + [eos] for a in answers]
     t = max(len(s) for s in seqs)
     return torch.tensor([s + [-100] * (t - len(s)) for s in seqs], dtype=torch.long)

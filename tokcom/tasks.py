@@ -8,7 +8,10 @@ plus an input, in one chat-like prompt::
 (:func:`build_prompt`; the ``<image>`` placeholders, ``num_image_tokens`` of
 them, are replaced by the projected visual tokens, and only image tasks have
 them). The answer follows ``<|assistant|>`` and is scored by exact match after
-:func:`normalize_answer`.
+:func:`normalize_answer`. Those two tags are the ``tokcom`` chat format (special tokens of the
+project's BPE); a preset on a pretrained instruct LM names that LM's own turns instead
+(``chat_format``, :data:`CHAT_FORMATS`: ``chatml`` for SmolLM2), as LLaVA keeps one conversation
+template per LM.
 
 Instructions
 ------------
@@ -40,7 +43,7 @@ from typing import Callable, Literal, Sequence
 from tokcom.text.bpe import ASSISTANT_TOKEN, IMAGE_TOKEN, SPECIAL_TOKENS, USER_TOKEN
 
 __all__ = ["CAPTION_INSTRUCTION", "VQA_INSTRUCTION", "CLASSIFY_INSTRUCTION", "UNANSWERABLE",
-           "Task", "TASKS", "get_task", "build_prompt", "normalize_answer", "exact_match",
+           "Task", "TASKS", "get_task", "build_prompt", "CHAT_FORMATS", "ChatFormat", "get_chat_format", "normalize_answer", "exact_match",
            "caption_object_errors"]
 
 #: Image captioning instruction, verbatim from the design (V.A.2).
@@ -227,12 +230,46 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; valid tasks: {sorted(TASKS)}") from None
 
 
+@dataclass(frozen=True)
+class ChatFormat:
+    """How a prompt's user turn is wrapped and how the answer begins.
+
+    ``user`` + images + instruction + ``"\\nInput: "`` + question + ``assistant``; the answer
+    target is ``answer_prefix`` + answer + eos. ``reserved``: strings a question may not contain
+    (they would forge chat turns).
+    """
+
+    name: str
+    user: str
+    assistant: str
+    answer_prefix: str
+    reserved: tuple[str, ...]
+
+
+#: ``tokcom``: the project's own tags (special tokens of the trained BPE; the ``tiny`` preset and
+#: every checkpoint whose config names no format). ``chatml``: the ChatML turns that SmolLM2-Instruct
+#: (and Qwen) were instruction-tuned with, so that a pretrained instruct LM sees its own template
+#: (without the default system turn: the prompt length is a channel budget).
+CHAT_FORMATS: dict[str, ChatFormat] = {
+    "tokcom": ChatFormat("tokcom", USER_TOKEN, ASSISTANT_TOKEN, " ", tuple(SPECIAL_TOKENS)),
+    "chatml": ChatFormat("chatml", "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n", "",
+                         ("<|im_start|>", "<|im_end|>", "<|endoftext|>")),
+}
+
+
+def get_chat_format(name: str) -> ChatFormat:
+    if name not in CHAT_FORMATS:
+        raise ValueError(f"unknown chat format {name!r}; valid: {', '.join(CHAT_FORMATS)}")
+    return CHAT_FORMATS[name]
+
+
 def build_prompt(task: Task, question: str | None, *, num_image_tokens: int,
-                 image_token: str = IMAGE_TOKEN, short: bool = False) -> str:
+                 image_token: str = IMAGE_TOKEN, short: bool = False, chat: str = "tokcom") -> str:
     """The chat-like SFT prompt for ``task`` (the answer is generated after it).
 
-    Layout: ``<|user|>`` + ``num_image_tokens`` x ``image_token`` (image tasks
-    only) + instruction + ``"\\nInput: "`` + question + ``<|assistant|>``.
+    Layout (``chat="tokcom"``): ``<|user|>`` + ``num_image_tokens`` x ``image_token`` (image tasks
+    only) + instruction + ``"\\nInput: "`` + question + ``<|assistant|>``; other formats
+    (:data:`CHAT_FORMATS`) replace the two tags.
 
     Args:
         task: the task (see :data:`TASKS`).
@@ -243,6 +280,7 @@ def build_prompt(task: Task, question: str | None, *, num_image_tokens: int,
         image_token: the placeholder string.
         short: use ``task.short_instruction`` (the ``tiny`` preset) instead of
             the full instruction.
+        chat: the chat format's name (:data:`CHAT_FORMATS`).
 
     Raises:
         ValueError: no question for a task that needs one, a negative
@@ -255,9 +293,10 @@ def build_prompt(task: Task, question: str | None, *, num_image_tokens: int,
         if task.default_input is None:
             raise ValueError(f"task {task.name!r} needs a question/input text")
         question = task.default_input
-    for special in (*SPECIAL_TOKENS, image_token):
+    fmt = get_chat_format(chat)
+    for special in (*fmt.reserved, image_token):
         if special in question:
             raise ValueError(f"question contains the special token {special!r}: {question!r}")
     image = image_token * num_image_tokens if task.uses_image else ""
     instruction = task.short_instruction if short else task.instruction
-    return f"{USER_TOKEN}{image}{instruction}\nInput: {question}{ASSISTANT_TOKEN}"
+    return f"{fmt.user}{image}{instruction}\nInput: {question}{fmt.assistant}"

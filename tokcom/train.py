@@ -183,10 +183,20 @@ def _loss(model, b: dict, kw: dict) -> torch.Tensor:
     return model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
 
 
+#: stages after which a TaiChi checkpoint has a trained channel encoder/decoder
+CODEC_STAGES = ("2sep", "2")
+
+
 @torch.no_grad()
-def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) -> dict:
+def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234,
+             through_codec: bool = False) -> dict:
     """Error-free accuracy on ``n`` held-out examples per dataset under each task's metric
-    (:meth:`tokcom.tasks.Task.errors`: exact match; objects for captions)."""
+    (:meth:`tokcom.tasks.Task.errors`: exact match; objects for captions).
+
+    ``through_codec``: the token states go through the channel encoder, the error-free channel
+    and the channel decoder, as the sweep's ``--channel none`` sends them (a checkpoint with a
+    trained codec); otherwise the receiver's layers get the token states themselves (a VLM stage).
+    """
     from tokcom.prompts import decode_answers
     from tokcom.tasks import get_task
     model.eval()
@@ -201,6 +211,9 @@ def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234) 
                 pred = model.predict(b)
             else:
                 z = model.token_states(b["prompt_ids"], b["images"])
+                if through_codec:
+                    out = channels.get("none")(model.channel_encoder(z), torch.zeros(len(z), device=z.device))
+                    z = model.receive_states(out)
                 pred = decode_answers(tok, model.generate(z, cfg.answer_tokens(b["task"]),
                                                           tok.eos_token_id))
             task = get_task(b["task"])
@@ -362,13 +375,16 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     set_noise_floor_from_policy(model, snr_policy)  # as loading the checkpoint will
     names = list(dict.fromkeys(n for st in stages for n, _w, _d in sets_of[st]))
     held = {n: eval_dataset(n, "test", 1000) for n in names}
-    acc = evaluate(model, tok, cfg, held, eval_examples, device)
+    codec = not isinstance(model, DeepSC) and stage_base(stages[-1]) in CODEC_STAGES
+    acc = evaluate(model, tok, cfg, held, eval_examples, device, through_codec=codec)
     meta = {"stages": stages, "steps": {s: steps[s] for s in stages}, "seed": seed,
             "batch_size": batch_size, "lr": {s: _per_stage(lr, s) for s in stages}, "mix": mix,
             **({"stage_mix": stage_mix} if stage_mix else {}),
             "stage": stages[-1], "snr_policy": snr_policy,
             "train_minutes": round((time.time() - t0) / 60, 1),
-            "error_free_accuracy_quick": acc, "preset": preset, "init": init,
+            "error_free_accuracy_quick": acc,
+            "quick_check_path": ("channel codec, error-free channel" if codec
+                                 else "token states, no channel codec"), "preset": preset, "init": init,
             "pretrained_parts_from": pretrained,
             "symbols_per_token": getattr(cfg, "symbols_per_token", None),
             **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {}),

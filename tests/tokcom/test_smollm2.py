@@ -32,6 +32,24 @@ def test_pretrained_lm_is_loaded_and_split(smol):
     assert tok.decode(int(got.argmax())).strip() == "Paris"
 
 
+def test_chatml_prompts_are_smollm2s_own_template(smol):
+    """The preset's prompt is the user turn + generation prompt that SmolLM2's chat template
+    renders (after the template's default system turn, which the prompt budget leaves out)."""
+    from tokcom.prompts import encode_prompts
+    from tokcom.tasks import build_prompt, get_task
+    model, tok, cfg = smol
+    task = get_task("classify")
+    prompt = build_prompt(task, "a fine film .", num_image_tokens=0, short=True, chat=cfg.chat_format)
+    user = prompt.removeprefix("<|im_start|>user\n").removesuffix("<|im_end|>\n<|im_start|>assistant\n")
+    ref = tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                  add_generation_prompt=True)
+    assert ref.startswith("<|im_start|>system\n") and ref.endswith(prompt)
+    ids = encode_prompts(tok, task, ["a fine film ."], num_image_tokens=0,
+                         max_prompt_tokens=cfg.max_prompt_tokens, short=True, chat=cfg.chat_format)[0]
+    start = tok.convert_tokens_to_ids("<|im_start|>")
+    assert ids.tolist().count(start) == 2                   # the turns are special tokens, not text
+
+
 def test_checkpoint_stores_only_trainable_parts(smol, tmp_path):
     from tokcom.checkpoint import save_checkpoint
     from tokcom.lora import apply_lora

@@ -37,7 +37,24 @@ def test_all_stages_run_loss_falls_and_checkpoint_written(tmp_path, cfg_path):
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:4]) / 4
     meta = json.loads((out / "meta.json").read_text())
     assert meta["snr_policy"]["snr_db_uniform"] == [-5.0, 20.0]
+    assert meta["quick_check_path"] == "channel codec, error-free channel"   # ends in a codec stage
     assert (out / "model.safetensors").exists() and (out / "lora.json").exists()
+
+
+def test_quick_check_goes_through_the_codec_only_when_asked():
+    """A stage-2 checkpoint's closing figure is measured as the sweep's --channel none sends it."""
+    from simulations.systems.taichi import eval_dataset
+    from tokcom.factory import create_taichi
+    from tokcom.train import evaluate
+    torch.manual_seed(0)
+    model, tok, cfg = create_taichi(small_config(max_prompt_tokens=128))
+    calls = []
+    model.channel_encoder.register_forward_hook(lambda *a: calls.append(1))
+    held = {"synthetic_sentiment": eval_dataset("synthetic_sentiment", "test", 20)}
+    evaluate(model, tok, cfg, held, 4, "cpu")
+    assert not calls
+    acc = evaluate(model, tok, cfg, held, 4, "cpu", through_codec=True)
+    assert calls and 0.0 <= acc["synthetic_sentiment"] <= 1.0
 
 
 def test_killed_run_resumes_at_its_step(tmp_path, cfg_path):
