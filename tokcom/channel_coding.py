@@ -16,6 +16,16 @@ shipped checkpoint's error-free accuracy is in the README, measured with
 ``make eval-shipped``). ``IdentityEncoder`` sends the state's 2k reals as k
 complex symbols unchanged (no power normalisation): a reference for parity
 tests over the error-free channel only.
+
+Token-state statistics (``state_stats=True``): the states of a pretrained LM
+are far from unit scale (SmolLM2-135M after layer 8: per-token norms 100-350,
+one dimension up to ~765), which a decoder trained with Adam at lr ~1e-3
+cannot reach in a few thousand steps, so it returns states ~20x too small
+and the receiver answers the same word whatever was sent. With statistics,
+the encoder standardises each dimension with a per-dimension mean and std,
+and the decoder outputs standardised states that it maps back; both hold the
+same statistics (part of the trained codec, not side information), measured by
+:func:`calibrate_state_stats` on token states before codec training begins.
 """
 from __future__ import annotations
 
@@ -25,7 +35,37 @@ from torch import nn
 from channels.snr import complex_to_real, normalize_power, real_to_complex
 
 __all__ = ["ChannelEncoder", "ChannelDecoder", "IdentityEncoder", "IdentityDecoder",
-           "reset_noise_floor", "set_noise_floor_from_policy"]
+           "reset_noise_floor", "set_noise_floor_from_policy", "calibrate_state_stats",
+           "needs_state_calibration"]
+
+
+class _StateStats(nn.Module):
+    """Per-dimension mean and std of token states (buffers, stored with the codec).
+
+    ``calibrated`` is 0 until :func:`calibrate_state_stats` sets them; the identity until then.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.register_buffer("calibrated", torch.zeros((), dtype=torch.long))
+
+    def standardize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.mean.to(z.dtype)) / self.std.to(z.dtype)
+
+    def restore(self, u: torch.Tensor) -> torch.Tensor:
+        return u * self.std.to(u.dtype) + self.mean.to(u.dtype)
+
+    @torch.no_grad()
+    def set_from(self, z: torch.Tensor) -> None:
+        flat = z.detach().float().reshape(-1, z.shape[-1])
+        if flat.shape[0] < 2:
+            raise ValueError("calibrating token-state statistics needs at least 2 states")
+        self.mean.copy_(flat.mean(0))
+        # a floor keeps near-constant dimensions finite (their mean carries them)
+        self.std.copy_(flat.std(0).clamp_min(1e-3 * float(flat.std(0).mean()) + 1e-6))
+        self.calibrated.fill_(1)
 
 
 class ChannelEncoder(nn.Module):
@@ -37,17 +77,21 @@ class ChannelEncoder(nn.Module):
         torch.Size([2, 20])
     """
 
-    def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None) -> None:
+    def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None,
+                 state_stats: bool = False) -> None:
         super().__init__()
         if symbols_per_token < 1:
             raise ValueError(f"symbols_per_token must be >= 1, got {symbols_per_token}")
         hidden = hidden or dim
         self.symbols_per_token = int(symbols_per_token)
+        self.stats = _StateStats(dim) if state_stats else None
         self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(),
                                  nn.Linear(hidden, 2 * symbols_per_token))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         b, p, _ = z.shape
+        if self.stats is not None:
+            z = self.stats.standardize(z)
         s = real_to_complex(self.net(z).float())             # (B, P, spt)
         return normalize_power(s.reshape(b, p * self.symbols_per_token))
 
@@ -59,11 +103,12 @@ class ChannelDecoder(nn.Module):
     DEFAULT_NOISE_FLOOR = 1e-4
 
     def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None,
-                 noise_floor: float = DEFAULT_NOISE_FLOOR) -> None:
+                 noise_floor: float = DEFAULT_NOISE_FLOOR, state_stats: bool = False) -> None:
         super().__init__()
         hidden = hidden or dim
         self.symbols_per_token = int(symbols_per_token)
         self.noise_floor = float(noise_floor)
+        self.stats = _StateStats(dim) if state_stats else None
         # per symbol: Re, Im, and log10 of the effective noise (tells the decoder how much to trust it)
         self.net = nn.Sequential(nn.Linear(3 * symbols_per_token, hidden), nn.GELU(),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim))
@@ -77,7 +122,8 @@ class ChannelDecoder(nn.Module):
         # to N0 at the top of the training SNR range (see set_noise_floor_from_policy)
         noise = torch.log10(no_eff.clamp_min(self.noise_floor)).reshape(*lead, -1, spt, 1)
         feats = torch.cat([re_im, noise.to(re_im.dtype)], -1).flatten(-2)         # (B, P, 3 spt)
-        return self.net(feats)
+        u = self.net(feats)
+        return u if self.stats is None else self.stats.restore(u)
 
 
 class IdentityEncoder(nn.Module):
@@ -133,3 +179,22 @@ def reset_noise_floor(model: nn.Module) -> None:
     sees: a run continued from a checkpoint with ``--init`` trains as a run from scratch does, not
     with the floor that loading the checkpoint set for evaluation)."""
     _set_noise_floor(model, ChannelDecoder.DEFAULT_NOISE_FLOOR)
+
+
+def _stats_modules(model: nn.Module) -> list[_StateStats]:
+    return [m.stats for m in model.modules()
+            if isinstance(m, (ChannelEncoder, ChannelDecoder)) and m.stats is not None]
+
+
+def needs_state_calibration(model: nn.Module) -> bool:
+    """Whether ``model`` has a codec with token-state statistics not yet calibrated."""
+    return any(int(s.calibrated) == 0 for s in _stats_modules(model))
+
+
+def calibrate_state_stats(model: nn.Module, z: torch.Tensor) -> int:
+    """Set the statistics of every codec of ``model`` that has them from token states ``z``
+    (..., D); returns how many modules were set (0: the codec has none)."""
+    mods = _stats_modules(model)
+    for s in mods:
+        s.set_from(z)
+    return len(mods)

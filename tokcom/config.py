@@ -61,6 +61,7 @@ class TaiChiConfig:
     split_layer: int = 2                 # decoder layers at the transmitter (K)
     symbols_per_token: int = 8           # complex channel uses per transmitted token state
     channel_hidden: int = 0              # channel encoder/decoder width (0: LLM width)
+    codec_state_stats: bool = False      # codec standardises states per dimension (tokcom.channel_coding)
     tokenizer: Literal["train", "llm"] = "train"
     tokenizer_vocab: int = 2048
     max_prompt_tokens: int = 64          # prompts are left-padded to exactly this many tokens

@@ -106,8 +106,9 @@ def _vision(cfg: TaiChiConfig) -> tuple[nn.Module, nn.Module | None, int]:
 def build_codec(cfg: TaiChiConfig, dim: int) -> tuple[ChannelEncoder, ChannelDecoder]:
     """A fresh channel encoder/decoder for token states of width ``dim`` at the config's bandwidth."""
     hidden = cfg.channel_hidden or dim
-    return (ChannelEncoder(dim, cfg.symbols_per_token, hidden),
-            ChannelDecoder(dim, cfg.symbols_per_token, hidden))
+    stats = cfg.codec_state_stats
+    return (ChannelEncoder(dim, cfg.symbols_per_token, hidden, state_stats=stats),
+            ChannelDecoder(dim, cfg.symbols_per_token, hidden, state_stats=stats))
 
 
 def create_taichi(preset: str | TaiChiConfig | None = None, *, checkpoint: str | Path | None = None,

@@ -44,7 +44,8 @@ import channels
 from channels.rng import make_generator
 
 from .baselines import DeepSC, create_baseline, is_baseline_preset
-from .channel_coding import reset_noise_floor, set_noise_floor_from_policy
+from .channel_coding import (calibrate_state_stats, needs_state_calibration, reset_noise_floor,
+                             set_noise_floor_from_policy)
 from .checkpoint import (base_lm_external, load_checkpoint_tokenizer, load_pretrained_parts,
                          save_checkpoint)
 from .collate import collate_for
@@ -175,6 +176,30 @@ def _collate(model, tok, cfg, examples, device) -> dict:
     if isinstance(model, DeepSC):
         return model.collate(examples, tok, device)
     return collate_for(model, tok, cfg, examples, device)
+
+
+@torch.no_grad()
+def _calibrate_codec(model, tok, cfg, stage_sets, batch_size: int, seed: int, device,
+                     batches: int = 4) -> int:
+    """Calibrate the codec's token-state statistics (:func:`tokcom.channel_coding.calibrate_state_stats`)
+    on the token states of ``batches`` batches of the stage's mixture, drawn with their own seed
+    (the training batches are not consumed). Returns how many states were used."""
+    g = make_generator(int(np.random.SeedSequence([seed, zlib.crc32(b"calibrate")]).generate_state(1)[0]),
+                       "cpu")
+    was_training = model.training
+    model.eval()
+    zs = []
+    for _ in range(batches):
+        k = int(torch.multinomial(torch.tensor([w for _, w, _ in stage_sets]), 1, generator=g))
+        ds = stage_sets[k][2]
+        idx = torch.randint(len(ds), (batch_size,), generator=g).tolist()
+        b = _collate(model, tok, cfg, [ds[i] for i in idx], device)
+        z = model.token_states(b["prompt_ids"], b["images"]).float()
+        zs.append(z.reshape(-1, z.shape[-1]))
+    z = torch.cat(zs)
+    calibrate_state_stats(model, z)
+    model.train(was_training)
+    return int(z.shape[0])
 
 
 def _loss(model, b: dict, kw: dict) -> torch.Tensor:
@@ -334,6 +359,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                 start = pos["step"]
             has_state = False
         total = steps[stage]
+        if kind in CODEC_STAGES and not isinstance(model, DeepSC) and needs_state_calibration(model):
+            calibrated_on = _calibrate_codec(model, tok, cfg, stage_sets, batch_size, seed, device)
+            print(f"stage {stage}: codec token-state statistics calibrated on {calibrated_on} states",
+                  file=sys.stderr)
         model.train()
         bar = tqdm(range(start, total), desc=f"stage {stage}", disable=not progress,
                    initial=start, total=total, dynamic_ncols=True)

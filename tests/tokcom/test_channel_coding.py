@@ -34,3 +34,40 @@ def test_a_codec_trained_without_noise_keeps_the_default_floor():
     dec = ChannelDecoder(8, 2)
     assert set_noise_floor_from_policy(dec, {"snr_db_uniform": [-5, 20], "channels": ["none"]}) is None
     assert dec.noise_floor == ChannelDecoder.DEFAULT_NOISE_FLOOR
+
+
+def test_state_statistics_standardise_at_the_encoder_and_restore_at_the_decoder():
+    """States with one huge dimension (as a pretrained LM's are): after calibration the encoder's
+    network sees unit-scale inputs and a decoder whose network outputs 0 returns the mean state."""
+    from tokcom.channel_coding import calibrate_state_stats, needs_state_calibration
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4, 6, 16, generator=g)
+    z[..., 3] = 700.0 + 5.0 * z[..., 3]
+    enc = ChannelEncoder(16, 2, state_stats=True)
+    dec = ChannelDecoder(16, 2, state_stats=True)
+    model = torch.nn.ModuleDict({"enc": enc, "dec": dec, "plain": ChannelDecoder(16, 2)})
+    assert needs_state_calibration(model)
+    assert calibrate_state_stats(model, z) == 2          # the plain decoder has none
+    assert not needs_state_calibration(model)
+    seen = []
+    enc.net.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    enc(z)
+    u = seen[0].reshape(-1, 16)
+    assert u.mean(0).abs().max() < 1e-4 and (u.std(0) - 1).abs().max() < 1e-4
+    torch.nn.init.zeros_(dec.net[-1].weight), torch.nn.init.zeros_(dec.net[-1].bias)
+    out = dec(torch.zeros(4, 12, dtype=torch.complex64), torch.zeros(4, 12))
+    assert torch.allclose(out[0, 0], z.reshape(-1, 16).mean(0))
+    assert out[..., 3].mean() > 690                      # the scale a plain decoder cannot reach
+
+
+def test_state_statistics_travel_with_the_checkpoint(tmp_path):
+    from conftest import small_config
+    from tokcom.channel_coding import calibrate_state_stats, needs_state_calibration
+    from tokcom.factory import create_taichi
+    model, tok, cfg = create_taichi(small_config(codec_state_stats=True))
+    assert needs_state_calibration(model)
+    calibrate_state_stats(model, 3.0 + torch.randn(50, model.llm.hidden_size))
+    save_checkpoint(model, tok, cfg, tmp_path / "ck")
+    loaded, _, cfg2 = load_checkpoint(tmp_path / "ck")
+    assert cfg2.codec_state_stats and not needs_state_calibration(loaded)
+    assert torch.equal(loaded.channel_decoder.stats.mean, model.channel_decoder.stats.mean)

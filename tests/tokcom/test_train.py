@@ -240,3 +240,18 @@ def test_a_run_continued_with_init_trains_on_the_default_noise_floor(tmp_path, c
     assert seen[:2] == [ChannelDecoder.DEFAULT_NOISE_FLOOR] * 2   # the two training steps
     monkeypatch.undo()
     assert load_checkpoint(out)[0].channel_decoder.noise_floor == pytest.approx(0.01)
+
+
+def test_a_codec_with_state_statistics_is_calibrated_before_its_first_step(tmp_path):
+    from tokcom.channel_coding import needs_state_calibration
+    from tokcom.checkpoint import load_checkpoint
+    p = tmp_path / "stats.json"
+    p.write_text(json.dumps(small_config(max_prompt_tokens=128, codec_state_stats=True).to_dict()))
+    out = tmp_path / "run"
+    assert main(["--preset", str(p), "--out", str(out), "--stages", "2sep", "--steps", "2sep=1",
+                 *ARGS]) == 0
+    model, _, _ = load_checkpoint(out)
+    assert not needs_state_calibration(model)
+    std = model.channel_encoder.stats.std
+    assert not torch.allclose(std, torch.ones_like(std))      # measured, not the identity
+    assert torch.equal(std, model.channel_decoder.stats.std)
