@@ -62,6 +62,7 @@ eval-shipped: $(STAMP)
 	for d in easy_vqa_yesno easy_vqa_yesno_plain; do \
 		$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi_$${d}_none.csv; done
 	for d in clevr_gen easy_vqa; do $(PY) -m simulations.image_use --system taichi --dataset $$d; done
+	$(PY) -m simulations.codec_fidelity --dataset easy_vqa --channel awgn --snr -5 0 10 20 --num-examples 64 --out results/codec_fidelity_taichi.csv
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
 # in the mixture and a longer stage 0 (README: "Captioning in the mixture"), then its held-out figures
@@ -75,16 +76,21 @@ captions: $(STAMP)
 	for s in val test; do $(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split $$s --out results/taichi-captions_sentiment_$${s}_none.csv; done
 	$(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 500 --task caption --out results/taichi-captions_caption_none.csv
 
-# the smollm2 preset: the pretrained 135M LM through LoRA, the shipped tiny checkpoint's towers; a short
-# CPU budget (README: "smollm2"), then its held-out figures (200 questions each)
+# the smollm2 preset: the pretrained 135M LM through LoRA, the shipped tiny checkpoint's towers, the
+# default mixture, a CPU budget of about 70 minutes (README: "smollm2"), then its held-out figures
+# (200 questions each), whether it reads the image, and how its codec carries the token states;
+# trained into runs/smollm2 (resumable after a kill: rerun the target), then copied
 SMOL := checkpoints/variants/taichi-smollm2
 smollm2: $(STAMP)
-	$(PY) -m tokcom.train --preset smollm2 --seed 0 --mix $(MIX3) --pretrained $(V1) --stages 1a,1b,2 \
-		--steps 1a=40,1b=100,2=80 --batch-size 8 --eval-examples 60 --out $(SMOL)
+	$(PY) -m tokcom.train --preset smollm2 --seed 0 --pretrained checkpoints/taichi-tiny --stages 1a,1b,2sep,2 \
+		--steps 1a=100,1b=500,2sep=100,2=400 --batch-size 8 --eval-examples 60 --save-every 50 --out runs/smollm2
+	mkdir -p $(SMOL) && cp -r runs/smollm2/config.json runs/smollm2/lora.json runs/smollm2/meta.json \
+		runs/smollm2/model.safetensors runs/smollm2/tokenizer runs/smollm2/train_log.csv $(SMOL)/
 	for d in clevr_gen easy_vqa; do \
 		$(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset $$d --out results/taichi-smollm2_$${d}_none.csv; done
 	for s in val test; do $(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset synthetic_sentiment --split $$s --out results/taichi-smollm2_sentiment_$${s}_none.csv; done
 	$(PY) -m simulations.image_use --system taichi --checkpoint $(SMOL) --dataset easy_vqa --num-examples 192 --out results/image_use_taichi-smollm2_easy_vqa.csv
+	$(PY) -m simulations.codec_fidelity --checkpoint $(SMOL) --dataset easy_vqa --num-examples 64 --out results/codec_fidelity_taichi-smollm2.csv
 
 # the previous shipped recipe (MIX3, BAN trained after 0v) stopped before stage 2 (same seed, so the
 # same model as that run before its codec was trained): does the VLM itself use the image?

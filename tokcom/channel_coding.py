@@ -20,8 +20,9 @@ tests over the error-free channel only.
 Token-state statistics (``state_stats=True``): the states of a pretrained LM
 are far from unit scale (SmolLM2-135M after layer 8: per-token norms 100-350,
 one dimension up to ~765), which a decoder trained with Adam at lr ~1e-3
-cannot reach in a few thousand steps, so it returns states ~20x too small
-and the receiver answers the same word whatever was sent. With statistics,
+cannot reach in a few hundred steps (``python -m simulations.codec_fidelity``
+measures it), and a receiver adapting only through LoRA could not read what
+it returned: two such runs answered near-constant words. With statistics,
 the encoder standardises each dimension with a per-dimension mean and std,
 and the decoder outputs standardised states that it maps back; both hold the
 same statistics (part of the trained codec, not side information), measured by
