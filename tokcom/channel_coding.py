@@ -18,15 +18,16 @@ complex symbols unchanged (no power normalisation): a reference for parity
 tests over the error-free channel only.
 
 Token-state statistics (``state_stats=True``): the states of a pretrained LM
-are far from unit scale (SmolLM2-135M after layer 8: per-token norms 100-350,
-one dimension up to ~765), which a decoder trained with Adam at lr ~1e-3
-cannot reach in a few hundred steps (``python -m simulations.codec_fidelity``
-measures it), and a receiver adapting only through LoRA could not read what
-it returned: two such runs answered near-constant words. With statistics,
-the encoder standardises each dimension with a per-dimension mean and std,
-and the decoder outputs standardised states that it maps back; both hold the
-same statistics (part of the trained codec, not side information), measured by
+are far from unit scale (SmolLM2-135M after layer 8: mean per-token norm 239,
+``results/smollm2-chatml/codec_fidelity_taichi-smollm2.csv``), a scale a decoder
+trained with Adam at lr ~1e-3 reaches only slowly. With statistics, the encoder
+standardises each dimension with a per-dimension mean and std, and the decoder
+outputs standardised states that it maps back; both hold the same statistics
+(part of the trained codec, not side information), measured by
 :func:`calibrate_state_stats` on token states before codec training begins.
+Added because two smollm2 runs without it answered near-constant words through
+the codec; the run with it did no better at the same budget (README, "smollm2"),
+so it did not remove that failure.
 """
 from __future__ import annotations
 
