@@ -178,6 +178,14 @@ def _collate(model, tok, cfg, examples, device) -> dict:
     return collate_for(model, tok, cfg, examples, device)
 
 
+def _draw_batch(stage_sets, batch_size: int, g: torch.Generator) -> tuple[str, list]:
+    """One batch of a stage's mixture: a dataset drawn by weight, then ``batch_size`` examples."""
+    k = int(torch.multinomial(torch.tensor([w for _, w, _ in stage_sets]), 1, generator=g))
+    name, _, ds = stage_sets[k]
+    idx = torch.randint(len(ds), (batch_size,), generator=g).tolist()
+    return name, [ds[i] for i in idx]
+
+
 @torch.no_grad()
 def _calibrate_codec(model, tok, cfg, stage_sets, batch_size: int, seed: int, device,
                      batches: int = 4) -> int:
@@ -190,10 +198,7 @@ def _calibrate_codec(model, tok, cfg, stage_sets, batch_size: int, seed: int, de
     model.eval()
     zs = []
     for _ in range(batches):
-        k = int(torch.multinomial(torch.tensor([w for _, w, _ in stage_sets]), 1, generator=g))
-        ds = stage_sets[k][2]
-        idx = torch.randint(len(ds), (batch_size,), generator=g).tolist()
-        b = _collate(model, tok, cfg, [ds[i] for i in idx], device)
+        b = _collate(model, tok, cfg, _draw_batch(stage_sets, batch_size, g)[1], device)
         z = model.token_states(b["prompt_ids"], b["images"]).float()
         zs.append(z.reshape(-1, z.shape[-1]))
     z = torch.cat(zs)
@@ -369,10 +374,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         ema = None
         for step in bar:
             g = make_generator(_batch_seed(seed, stage, step), "cpu")
-            k = int(torch.multinomial(torch.tensor([w for _, w, _ in stage_sets]), 1, generator=g))
-            name, _, ds = stage_sets[k]
-            idx = torch.randint(len(ds), (batch_size,), generator=g).tolist()
-            b = _collate(model, tok, cfg, [ds[i] for i in idx], device)
+            name, examples = _draw_batch(stage_sets, batch_size, g)
+            b = _collate(model, tok, cfg, examples, device)
             kw = {}
             if kind in CHANNEL_STAGES:
                 cname = channel_names[int(torch.randint(len(channel_names), (1,), generator=g))]

@@ -1,36 +1,23 @@
 """simulations.codec_fidelity: received token states against the sent ones."""
 import json
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from simulations.codec_fidelity import main
-from tokcom.train import main as train_main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tokcom"))
-from conftest import small_config  # noqa: E402
+from simulations.systems import TAICHI_CHECKPOINTS, repo_path
 
 
-@pytest.fixture(scope="module")
-def vlm(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vlm")
-    (root / "c.json").write_text(json.dumps(small_config(max_prompt_tokens=128).to_dict()))
-    out = root / "ck"
-    assert train_main(["--preset", str(root / "c.json"), "--stages", "1a", "--steps", "1a=1",
-                       "--out", str(out), "--mix", "clevr_gen:1", "--num-images", "8",
-                       "--batch-size", "2", "--eval-examples", "2", "--no-progress"]) == 0
-    return out
-
-
-def test_an_identity_codec_over_the_error_free_channel_is_exact(vlm, tmp_path):
+def test_an_identity_codec_over_the_error_free_channel_is_exact(tmp_path):
+    """The committed SFT-stage checkpoint has no trained codec: its states are sent unchanged."""
+    vlm = repo_path(TAICHI_CHECKPOINTS["taichi-vlm"])
+    prompt = json.loads((vlm / "config.json").read_text())["max_prompt_tokens"]
     out = tmp_path / "f.csv"
-    assert main(["--system", "taichi-vlm", "--checkpoint", str(vlm), "--dataset", "clevr_gen",
+    assert main(["--system", "taichi-vlm", "--dataset", "clevr_gen",
                  "--num-examples", "6", "--batch-size", "4", "--out", str(out)]) == 0
     row = pd.read_csv(out).iloc[0]
     assert row.relative_error < 1e-4 and row.cosine > 0.9999
-    assert row.num_states == 6 * 128 and abs(row.received_norm - row.state_norm) < 1e-3 * row.state_norm
+    assert row.num_states == 6 * prompt and abs(row.received_norm - row.state_norm) < 1e-3 * row.state_norm
 
 
 def test_the_shipped_codec_gets_closer_as_the_snr_rises(tmp_path):
