@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) -m tokcom.projector.bench
 	$(PY) -m tokcom.ban_bench
 	$(PY) -m tokcom.llm.bench
+	$(PY) -m tokcom.train_bench
 
 # the shipped checkpoint's held-out figures in the README (results/taichi_*.csv)
 EVAL := $(PY) -m simulations.snr_sweep --system taichi --no-progress --batch-size 100

@@ -104,11 +104,17 @@ class TaiChi(nn.Module):
     def cache_frozen_features(self, on: bool) -> None:
         """Memoise :meth:`fused_features` per image while the front end (towers and BAN) is
         frozen: a training speed-up, since a frozen front end (no dropout) gives an image the
-        same features at every step. Turning it on or off empties the memo; it is consulted only
-        while no front-end parameter requires a gradient, so a stage that trains the front end
-        computes its features as usual. Images are keyed by their bytes (BLAKE2b), so the same
-        picture in two datasets is one entry."""
-        self._feature_memo = {} if on else None
+        same features at every step. ``True`` turns it on (a memo already on is kept), ``False``
+        turns it off and empties it. It is consulted only while no front-end parameter requires a
+        gradient; a call with a trainable front end empties it and computes the features as
+        usual, so what a stage that trains the front end changes is never served stale. Whoever
+        changes the front-end weights another way (loading a state dict) turns it off first.
+        Images are keyed by their bytes (BLAKE2b), so the same picture in two datasets is one
+        entry."""
+        if not on:
+            self._feature_memo = None
+        elif self._feature_memo is None:
+            self._feature_memo = {}
 
     def _front_end_frozen(self) -> bool:
         parts = [m for m in (self.lr_tower, self.hr_tower, self.ban) if m is not None]
@@ -117,7 +123,10 @@ class TaiChi(nn.Module):
     def fused_features(self, images: torch.Tensor) -> torch.Tensor:
         """HR images (B, 3, H, W) in [0, 1] -> the BAN output (B, g^2, C), or the LR tokens
         (B, g^2, C_l) without BAN: what the projector receives."""
-        if self._feature_memo is None or not self._front_end_frozen():
+        if self._feature_memo is None:
+            return self._fused_features(images)
+        if not self._front_end_frozen():
+            self._feature_memo.clear()
             return self._fused_features(images)
         memo = self._feature_memo
         host = images.detach().to("cpu", torch.float32).contiguous().numpy()

@@ -61,7 +61,7 @@ __all__ = ["main", "parse_mix", "train"]
 #: per stage kind, then the default recipe's tagged stages (a label's entry wins over its kind's)
 DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3,
               "0.yesno": 1e-3, "0.mixed": 1e-3}
-DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 4800, "2sep": 4800, "e2e": 1200,
+DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 2400, "2sep": 2400, "e2e": 1200,
                  "0.yesno": 800, "0.mixed": 400}
 #: stages with the channel in the loop (SNR drawn per example, channel type per batch)
 CHANNEL_STAGES = ("2", "2sep", "e2e")
@@ -78,9 +78,9 @@ DEFAULT_STAGE_MIX = {
     "0.mixed": "clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25",
 }
 #: steps of a ``2sep`` that precedes ``2`` in the same run (a warm-up of the fresh codec on the
-#: frozen VLM); ``2sep`` on its own (the separate-coding variant) keeps stage 2's budget, 4800
-#: (README "Stage 2: run-to-run spread and length": 2400 steps over 1200 gained 6-10 points; 4800
-#: fit in the 45-minute budget once the frozen front end stopped computing gradients)
+#: frozen VLM); ``2sep`` on its own (the separate-coding variant) keeps stage 2's budget, 2400
+#: (README "Stage 2: run-to-run spread and length": 2400 steps over 1200 gained 6-10 points; one
+#: run at 4800 did worse, same section)
 WARMUP_2SEP_STEPS = 400
 
 
@@ -339,6 +339,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             if isinstance(model, DeepSC) or getattr(model, "lr_tower", None) is None:
                 raise ValueError("stage 0v pretrains a TaiChi model's vision towers; this model has none")
             set_trainable(model, stage)
+            if hasattr(model, "cache_frozen_features"):
+                model.cache_frozen_features(False)   # the front end is about to change
             pretrain_vision(model, steps=steps[stage], batch_size=batch_size, lr=_per_stage(lr, stage),
                             seed=seed, num_images=num_images, image_size=cfg.vision.image_size,
                             use_easy_vqa=any(isinstance(ds, EasyVQA) for ds in cache.values()), device=device,
@@ -357,7 +359,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                                 weight_decay=0.01)
         params = trainable_parameters(model)
         if hasattr(model, "cache_frozen_features"):
-            model.cache_frozen_features(True)   # a fresh memo each stage; used while the front end is frozen
+            model.cache_frozen_features(True)   # kept across stages; used while the front end is frozen
         start = 0
         if has_state:
             saved = json.loads((state_dir / "position.json").read_text())

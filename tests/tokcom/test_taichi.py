@@ -207,3 +207,44 @@ def test_missing_clip_weights_name_the_path(tmp_path):
     from tokcom.vision import LRTokenizer
     with pytest.raises(FileNotFoundError, match="nowhere.bin"):
         LRTokenizer.from_open_clip("ViT-L-14-336", str(tmp_path / "nowhere.bin"))
+
+
+def test_a_frozen_front_end_memoises_its_features_per_image():
+    """cache_frozen_features: the towers run once per distinct image while frozen, the features
+    are those computed without the memo, and a trainable front end never reads it."""
+    from conftest import CORPUS, small_config
+    from tokcom.factory import create_taichi
+    torch.manual_seed(0)
+    model, _tok, _cfg = create_taichi(small_config(), corpus=CORPUS)
+    model.eval()
+    calls = []
+    model.lr_tower.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    imgs = torch.rand(4, 3, 96, 96, generator=G(1))
+    with torch.no_grad():
+        plain = model.fused_features(imgs)
+    model.cache_frozen_features(True)
+    model.requires_grad_(False)
+    first = model.fused_features(imgs)
+    # two images seen, one new: only the new one reaches the towers
+    mixed = model.fused_features(torch.stack([imgs[2], torch.rand(3, 96, 96, generator=G(2)), imgs[0]]))
+    again = model.fused_features(imgs)
+    assert calls == [4, 4, 1]
+    torch.testing.assert_close(first, plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(again, plain, rtol=0, atol=0)
+    torch.testing.assert_close(mixed[0], plain[2], rtol=0, atol=0)
+    torch.testing.assert_close(mixed[2], plain[0], rtol=0, atol=0)
+    model.cache_frozen_features(True)          # turning it on again keeps what it holds
+    model.fused_features(imgs)
+    assert calls == [4, 4, 1]
+    # a trainable front end computes (and back-propagates) its features, and empties the memo
+    model.ban.requires_grad_(True)
+    out = model.fused_features(imgs)
+    assert calls[-1] == 4 and out.requires_grad
+    model.requires_grad_(False)
+    model.fused_features(imgs)
+    assert calls[-1] == 4 and len(calls) == 5
+    model.fused_features(imgs)
+    assert len(calls) == 5
+    model.cache_frozen_features(False)          # off: every call runs the towers
+    model.fused_features(imgs)
+    assert len(calls) == 6

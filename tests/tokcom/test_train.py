@@ -86,8 +86,8 @@ def test_bad_arguments():
 def test_2sep_before_2_is_a_short_warm_up_and_alone_keeps_its_budget():
     assert DEFAULT_STAGES.split(",")[-2:] == ["2sep", "2"]
     assert _steps(None, DEFAULT_STAGES.split(","))["2sep"] == WARMUP_2SEP_STEPS < _steps(None)["2sep"]
-    assert _steps(None, ["2sep"])["2sep"] == _steps(None)["2sep"] == _steps(None)["2"] == 4800  # same budget
-    assert _steps(None, ["2", "2sep"])["2sep"] == 4800                       # not a warm-up
+    assert _steps(None, ["2sep"])["2sep"] == _steps(None)["2sep"] == _steps(None)["2"] == 2400  # same budget
+    assert _steps(None, ["2", "2sep"])["2sep"] == 2400                       # not a warm-up
     assert _steps("2sep=7", ["2sep", "2"])["2sep"] == 7                      # explicit wins
     with pytest.raises(ValueError):
         _steps("2sep=0", ["2sep", "2"])
@@ -122,6 +122,10 @@ def test_vision_lr_scale_zero_keeps_the_towers_and_trains_the_rest(tmp_path, cfg
     assert {id(p) for p in groups[0]["params"]} == tower_ids
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.ban.parameters()}
     assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
+    # scale 0 freezes the part: no gradient is computed for it, and it leaves the clipped norm
+    groups = param_groups(model, 1e-3, 0.0, 0.0)
+    assert len(groups) == 1 and not any(id(p) in tower_ids for p in groups[0]["params"])
+    assert not any(p.requires_grad for m in (model.lr_tower, model.hr_tower, model.ban) for p in m.parameters())
     with pytest.raises(ValueError, match="vision_lr_scale"):
         param_groups(model, 1e-3, -1.0)
     with pytest.raises(ValueError, match="ban_lr_scale"):

@@ -1,0 +1,108 @@
+"""Training step with a frozen front end: ``python -m tokcom.train_bench``.
+
+After stage ``0v`` the shipped recipe keeps the vision towers and BAN fixed. Three ways to do
+that, timed on the same batches (the trainer's own draws of a stage's mixture, from a fresh
+``tiny`` model each):
+
+``zero-lr``
+    the parts keep ``requires_grad`` and sit in an AdamW group at learning rate 0 (what
+    ``tokcom.train`` did up to commit ``a3165b9``): their gradients are computed, then unused;
+``frozen``
+    ``requires_grad`` off (:func:`tokcom.stages.param_groups` with scale 0, now);
+``frozen+memo``
+    also :meth:`tokcom.taichi.TaiChi.cache_frozen_features`: an image's features are computed
+    once and looked up afterwards.
+
+Reports seconds per step over the last ``--measure`` of ``--steps`` steps (the memo fills in the
+first ones, as it does early in a stage), the ratio to ``zero-lr`` and the memo's hit rate.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from channels.rng import make_generator
+
+from . import train as T
+from .factory import create_taichi
+from .stages import VISION_PARTS, param_groups, set_trainable, trainable_parameters
+
+__all__ = ["main"]
+
+MODES = ("zero-lr", "frozen", "frozen+memo")
+
+
+def _run(mode: str, preset: str, stage: str, sets, steps: int, measure: int, batch_size: int,
+         seed: int) -> tuple[float, float]:
+    torch.manual_seed(seed)
+    model, tok, cfg = create_taichi(preset)
+    set_trainable(model, stage)
+    groups = param_groups(model, 1e-3, 0.0, 0.0)
+    if mode == "zero-lr":    # the old way: gradients computed for the parts, learning rate 0
+        front = [p for part in (*VISION_PARTS, "ban") for p in getattr(model, part).parameters()]
+        for p in front:
+            p.requires_grad_(True)
+        groups.append({"params": front, "lr": 0.0})
+    opt = torch.optim.AdamW(groups, lr=1e-3, weight_decay=0.01)
+    params = trainable_parameters(model)
+    model.cache_frozen_features(mode == "frozen+memo")
+    model.train()
+    seen: set[int] = set()
+    hits = lookups = 0
+    t_start = None
+    for step in range(steps):
+        if step == steps - measure:
+            t_start = time.perf_counter()
+        g = make_generator(T._batch_seed(seed, stage, step), "cpu")
+        _name, examples = T._draw_batch(sets, batch_size, g)
+        b = T._collate(model, tok, cfg, examples, "cpu")
+        if b["images"] is not None and step >= steps - measure:
+            keys = [hash(x.numpy().tobytes()) for x in b["images"]]
+            hits += sum(k in seen for k in keys)
+            lookups += len(keys)
+            seen.update(keys)
+        elif b["images"] is not None:
+            seen.update(hash(x.numpy().tobytes()) for x in b["images"])
+        loss = T._loss(model, b, {})
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    per_step = (time.perf_counter() - t_start) / measure
+    model.cache_frozen_features(False)
+    return per_step, hits / max(1, lookups)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tokcom.train_bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--stage", default="0", help="stage kind whose trainable parts are timed (0, 1b)")
+    p.add_argument("--mix", default=T.DEFAULT_MIX, help="data mixture, NAME:WEIGHT,...")
+    p.add_argument("--steps", type=int, default=240, help="steps per mode")
+    p.add_argument("--measure", type=int, default=120, help="timed steps at the end of each mode's run")
+    p.add_argument("--batch-size", type=int, default=32, help="examples per step")
+    p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style images")
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--seed", type=int, default=0)
+    ns = p.parse_args(argv)
+    if not 0 < ns.measure <= ns.steps or ns.batch_size < 1:
+        p.error("need 0 < --measure <= --steps and --batch-size >= 1")
+    sets = T._train_sets(T.parse_mix(ns.mix), ns.num_images, ns.num_images, ns.seed)
+    res = {m: _run(m, ns.preset, ns.stage, sets, ns.steps, ns.measure, ns.batch_size, ns.seed)
+           for m in ns.modes}
+    print(f"training step, {ns.preset}, stage {ns.stage}, front end (towers + BAN) fixed, batch "
+          f"{ns.batch_size}, mixture {ns.mix}, {torch.get_num_threads()} threads; last "
+          f"{ns.measure} of {ns.steps} steps:")
+    base = res.get("zero-lr", (None,))[0]
+    for m, (t, hit) in res.items():
+        ratio = f"   {base / t:.2f}x zero-lr" if base else ""
+        print(f"  {m:12s}: {t:.3f} s/step{ratio}   (images seen before: {100 * hit:.0f}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
