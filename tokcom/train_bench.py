@@ -59,13 +59,12 @@ def _run(mode: str, preset: str, stage: str, sets, steps: int, measure: int, bat
         g = make_generator(T._batch_seed(seed, stage, step), "cpu")
         _name, examples = T._draw_batch(sets, batch_size, g)
         b = T._collate(model, tok, cfg, examples, "cpu")
-        if b["images"] is not None and step >= steps - measure:
+        if b["images"] is not None:
             keys = [hash(x.numpy().tobytes()) for x in b["images"]]
-            hits += sum(k in seen for k in keys)
-            lookups += len(keys)
+            if step >= steps - measure:
+                hits += sum(k in seen for k in keys)
+                lookups += len(keys)
             seen.update(keys)
-        elif b["images"] is not None:
-            seen.update(hash(x.numpy().tobytes()) for x in b["images"])
         loss = T._loss(model, b, {})
         opt.zero_grad(set_to_none=True)
         loss.backward()
