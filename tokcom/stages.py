@@ -120,22 +120,24 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 def param_groups(model: nn.Module, lr: float, vision_lr_scale: float = 1.0,
-                 ban_lr_scale: float = 1.0) -> list[dict]:
+                 ban_lr_scale: float = 1.0, *, freeze_zero: bool = True) -> list[dict]:
     """AdamW parameter groups of the trainable parameters: the vision towers at
     ``lr * vision_lr_scale``, BAN at ``lr * ban_lr_scale``, everything else at ``lr``
     (each group remembers its ``scale``).
 
     A part whose scale is 0 is frozen here (``requires_grad`` off), not trained at a zero
-    learning rate: no gradient is computed for it, and it no longer counts in the gradient norm
-    that clipping uses. Call this after :func:`set_trainable` and take
-    :func:`trainable_parameters` after it."""
+    learning rate: no gradient is computed for it, and it does not count in the gradient norm
+    that clipping uses. ``freeze_zero=False`` keeps the older way (the trainer up to commit
+    ``a3165b9``): such a part keeps the ``requires_grad`` :func:`set_trainable` gave it and
+    learns at learning rate 0, so its gradient is computed, unused, and counts in the clipped
+    norm. Call this after :func:`set_trainable` and take :func:`trainable_parameters` after it."""
     for name, scale in (("vision_lr_scale", vision_lr_scale), ("ban_lr_scale", ban_lr_scale)):
         if not scale >= 0:
             raise ValueError(f"{name} must be >= 0, got {scale}")
-    if vision_lr_scale == 0:
+    if vision_lr_scale == 0 and freeze_zero:
         for part in VISION_PARTS:
             _set(getattr(model, part, None), False)
-    if ban_lr_scale == 0:
+    if ban_lr_scale == 0 and freeze_zero:
         _set(getattr(model, "ban", None), False)
     def ids(parts) -> set[int]:
         return {id(p) for part in parts if getattr(model, part, None) is not None

@@ -133,6 +133,21 @@ def _batch_seed(seed: int, stage: str, step: int) -> int:
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
+def _code_version() -> dict | None:
+    """The git commit of the code that trains (and whether the tree had uncommitted changes), so a
+    checkpoint names the trainer that made it; ``None`` outside a git checkout."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head, "dirty": bool(dirty)}
+
+
 def _per_stage(table: dict, label: str):
     """``table[label]``, else the entry of the label's stage kind (``0.yesno`` -> ``0``)."""
     return table[label] if label in table else table[stage_base(label)]
@@ -262,10 +277,12 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           num_sentences: int, init: str | None, eval_examples: int,
           pretrained: str | None = None, symbols_per_token: int | None = None,
           vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True,
-          stage_mix: dict[str, list[tuple[str, float]]] | None = None) -> Path:
+          stage_mix: dict[str, list[tuple[str, float]]] | None = None,
+          freeze_zero: bool = True) -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
-    are keyed by stage label or kind (:func:`_per_stage`)."""
+    are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
+    scale 0 is held (:func:`tokcom.stages.param_groups`)."""
     stage_mix = dict(stage_mix or {})
     unknown = sorted(set(stage_mix) - set(stages))
     if unknown:
@@ -355,8 +372,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         stage_lr = _per_stage(lr, stage)
         stage_sets = [x for x in sets_of[stage] if kind != "1a" or x[2][0].image is not None] or sets_of[stage]
         # (param_groups freezes the parts whose lr scale is 0: take the trainable ones after it)
-        opt = torch.optim.AdamW(param_groups(model, stage_lr, vision_lr_scale, ban_lr_scale), lr=stage_lr,
-                                weight_decay=0.01)
+        opt = torch.optim.AdamW(param_groups(model, stage_lr, vision_lr_scale, ban_lr_scale,
+                                             freeze_zero=freeze_zero), lr=stage_lr, weight_decay=0.01)
         params = trainable_parameters(model)
         if hasattr(model, "cache_frozen_features"):
             model.cache_frozen_features(True)   # kept across stages; used while the front end is frozen
@@ -425,10 +442,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             "error_free_accuracy_quick": acc,
             "quick_check_path": ("channel codec, error-free channel" if codec
                                  else "token states, no channel codec"), "preset": preset, "init": init,
-            "pretrained_parts_from": pretrained,
+            "pretrained_parts_from": pretrained, "code": _code_version(),
             "symbols_per_token": getattr(cfg, "symbols_per_token", None),
             **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {}),
-            **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {})}
+            **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
+            **({} if freeze_zero else {"zero_scale_parts": "zero-lr"})}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -519,6 +537,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ban-lr-scale", type=float, default=None,
                    help="learning rate of BAN relative to the rest (0 freezes it; default: 0 when the "
                         "stages include 0v, which pretrains it, else 1)")
+    p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default="frozen",
+                   help="how a part at lr scale 0 is held: frozen (no gradient computed, not in the "
+                        "clipped gradient norm, its image features memoised) or zero-lr (gradient "
+                        "computed and counted in the clipped norm, learning rate 0: the trainer up "
+                        "to commit a3165b9)")
     p.add_argument("--mix", default=None,
                    help="training data mixture name:weight,... of every stage without a --stage-mix "
                         f"(default: {DEFAULT_MIX}, and the default recipe's own stages keep theirs: "
@@ -564,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
                     ban_lr_scale=(ns.ban_lr_scale if ns.ban_lr_scale is not None
                                   else 0.0 if "0v" in stages else 1.0),
                     eval_examples=ns.eval_examples, progress=not ns.no_progress,
-                    stage_mix=stage_mix)
+                    stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen")
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

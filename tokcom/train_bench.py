@@ -28,7 +28,7 @@ from channels.rng import make_generator
 
 from . import train as T
 from .factory import create_taichi
-from .stages import VISION_PARTS, param_groups, set_trainable, trainable_parameters
+from .stages import param_groups, set_trainable, trainable_parameters
 
 __all__ = ["main"]
 
@@ -40,12 +40,8 @@ def _run(mode: str, preset: str, stage: str, sets, steps: int, measure: int, bat
     torch.manual_seed(seed)
     model, tok, cfg = create_taichi(preset)
     set_trainable(model, stage)
-    groups = param_groups(model, 1e-3, 0.0, 0.0)
-    if mode == "zero-lr":    # the old way: gradients computed for the parts, learning rate 0
-        front = [p for part in (*VISION_PARTS, "ban") for p in getattr(model, part).parameters()]
-        for p in front:
-            p.requires_grad_(True)
-        groups.append({"params": front, "lr": 0.0})
+    # zero-lr: the old way, gradients computed for the parts, learning rate 0
+    groups = param_groups(model, 1e-3, 0.0, 0.0, freeze_zero=mode != "zero-lr")
     opt = torch.optim.AdamW(groups, lr=1e-3, weight_decay=0.01)
     params = trainable_parameters(model)
     model.cache_frozen_features(mode == "frozen+memo")

@@ -38,6 +38,8 @@ def test_all_stages_run_loss_falls_and_checkpoint_written(tmp_path, cfg_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["snr_policy"]["snr_db_uniform"] == [-5.0, 20.0]
     assert meta["quick_check_path"] == "channel codec, error-free channel"   # ends in a codec stage
+    # the checkpoint names the trainer's commit (the tests run in a git checkout; CI clones one)
+    assert meta["code"] is None or len(meta["code"]["commit"]) == 40
     assert (out / "model.safetensors").exists() and (out / "lora.json").exists()
 
 
@@ -141,6 +143,30 @@ def test_vision_lr_scale_zero_keeps_the_towers_and_trains_the_rest(tmp_path, cfg
     assert all(torch.equal(got[k], init[k]) for k in got if k.startswith(("lr_tower.", "hr_tower.")))
     assert any(not torch.equal(got[k], init[k]) for k in got if k.startswith("ban."))
     assert json.loads((out / "meta.json").read_text())["vision_lr_scale"] == 0.0
+
+
+def test_zero_lr_parts_get_gradients_but_do_not_move(tmp_path, cfg_path):
+    """--zero-scale-parts zero-lr: the older way of holding a part (a gradient, counted in the
+    clipped norm, at learning rate 0): the part has a gradient after a step and keeps its weights."""
+    from safetensors.torch import load_file
+
+    from tokcom.factory import create_taichi
+    from tokcom.stages import param_groups, set_trainable
+    model, _tok, _cfg = create_taichi(cfg_path)
+    set_trainable(model, "0")
+    groups = param_groups(model, 1e-3, 0.0, 0.0, freeze_zero=False)
+    assert [g["lr"] for g in groups] == [0.0, 0.0, 1e-3]
+    assert all(p.requires_grad for m in (model.lr_tower, model.hr_tower, model.ban) for p in m.parameters())
+    out = tmp_path / "run"
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "0", "--steps", "0=3",
+                 "--vision-lr-scale", "0", "--ban-lr-scale", "0", "--zero-scale-parts", "zero-lr",
+                 *ARGS]) == 0
+    got = load_file(str(out / "model.safetensors"))
+    torch.manual_seed(0)
+    init = create_taichi(cfg_path)[0].state_dict()
+    assert all(torch.equal(got[k], init[k]) for k in got if k.startswith(("lr_tower.", "hr_tower.", "ban.")))
+    assert any(not torch.equal(got[k], init[k]) for k in got if k.startswith("projector."))
+    assert json.loads((out / "meta.json").read_text())["zero_scale_parts"] == "zero-lr"
 
 
 def test_tagged_stage_counts_and_batch_draws():
