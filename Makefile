@@ -17,7 +17,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation yesno stage2 clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation yesno stage2 clipcheck clean
 
 install: $(STAMP)
 
@@ -176,6 +176,20 @@ stage2: $(STAMP)
 		for d in easy_vqa easy_vqa_yesno_plain clevr_gen; do \
 			$(EVAL) --checkpoint $(S2)/$$c --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/$${c}_$${d}_none.csv; done; \
 		$(EVAL) --checkpoint $(S2)/$$c --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/stage2/$${c}_sentiment_val_none.csv; done
+
+# frozen parts (no gradient) vs the older zero-learning-rate way, 0.yesno..1b from one stage-0 model,
+# seeds 0 and 1 (README "Stage 2: run-to-run spread and length"); into runs/clip/ (not committed)
+CL := runs/clip
+CL_TRAIN := $(PY) -m tokcom.train --preset tiny --no-progress --eval-examples 100 --vision-lr-scale 0 --ban-lr-scale 0 --init $(CL)/p0 --stages 0.yesno,0.mixed,1a,1b
+clipcheck: $(STAMP)
+	mkdir -p results/stage2
+	test -f $(CL)/p0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 100 --stages 0v,0 --out $(CL)/p0
+	test -f $(CL)/f0/model.safetensors || $(CL_TRAIN) --seed 0 --zero-scale-parts frozen --out $(CL)/f0
+	test -f $(CL)/f1/model.safetensors || $(CL_TRAIN) --seed 1 --zero-scale-parts frozen --out $(CL)/f1
+	test -f $(CL)/z0/model.safetensors || $(CL_TRAIN) --seed 0 --zero-scale-parts zero-lr --out $(CL)/z0
+	test -f $(CL)/z1/model.safetensors || $(CL_TRAIN) --seed 1 --zero-scale-parts zero-lr --out $(CL)/z1
+	for c in f0 f1 z0 z1; do for d in easy_vqa easy_vqa_yesno_plain; do \
+		$(EVAL) --checkpoint $(CL)/$$c --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/clip-$${c}_$${d}_none.csv; done; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
