@@ -44,12 +44,14 @@ def test_shipped_checkpoint_is_the_default_recipe():
     defaults change, the checkpoint (and every figure of it) has to be retrained (README)."""
     import json
 
-    from tokcom.train import DEFAULT_MIX, DEFAULT_STAGE_MIX, DEFAULT_STAGES, _lrs, _per_stage, _steps, parse_mix
+    from tokcom.train import DEFAULT_MIX, DEFAULT_ZERO_SCALE_PARTS, DEFAULT_STAGE_MIX, DEFAULT_STAGES, _lrs, _per_stage, _steps, parse_mix
     meta = json.loads((SHIPPED_CHECKPOINT / "meta.json").read_text())
     stages = DEFAULT_STAGES.split(",")
     assert meta["stages"] == stages and meta["seed"] == 0 and meta["preset"] == "tiny"
     assert meta["steps"] == {s: _steps(None, stages)[s] for s in stages}
     assert meta["lr"] == {s: _per_stage(_lrs(None), s) for s in stages}
+    # meta.json files written before the option existed were all trained the zero-lr way
+    assert meta.get("zero_scale_parts", "zero-lr") == DEFAULT_ZERO_SCALE_PARTS
     assert [tuple(x) for x in meta["mix"]] == parse_mix(DEFAULT_MIX)
     assert {k: [tuple(x) for x in v] for k, v in meta["stage_mix"].items()} == {
         k: parse_mix(v) for k, v in DEFAULT_STAGE_MIX.items()}
