@@ -183,7 +183,7 @@ CL := runs/clip
 CL_TRAIN := $(PY) -m tokcom.train --preset tiny --no-progress --eval-examples 100 --vision-lr-scale 0 --ban-lr-scale 0 --init $(CL)/p0 --stages 0.yesno,0.mixed,1a,1b
 clipcheck: $(STAMP)
 	mkdir -p results/stage2
-	test -f $(CL)/p0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 100 --stages 0v,0 --out $(CL)/p0
+	test -f $(CL)/p0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 100 --stages 0v,0 --zero-scale-parts frozen --out $(CL)/p0
 	test -f $(CL)/f0/model.safetensors || $(CL_TRAIN) --seed 0 --zero-scale-parts frozen --out $(CL)/f0
 	test -f $(CL)/f1/model.safetensors || $(CL_TRAIN) --seed 1 --zero-scale-parts frozen --out $(CL)/f1
 	test -f $(CL)/z0/model.safetensors || $(CL_TRAIN) --seed 0 --zero-scale-parts zero-lr --out $(CL)/z0
