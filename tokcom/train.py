@@ -440,9 +440,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                   "per": "example SNR, batch channel"}
     set_noise_floor_from_policy(model, snr_policy)  # as loading the checkpoint will
     names = list(dict.fromkeys(n for st in stages for n, _w, _d in sets_of[st]))
-    held = {n: eval_dataset(n, "test", 1000) for n in names}
     codec = not isinstance(model, DeepSC) and stage_base(stages[-1]) in CODEC_STAGES
-    acc = evaluate(model, tok, cfg, held, eval_examples, device, through_codec=codec)
+    acc = {}   # --eval-examples 0: no closing check (nothing measured, nothing recorded)
+    if eval_examples > 0:
+        held = {n: eval_dataset(n, "test", 1000) for n in names}
+        acc = evaluate(model, tok, cfg, held, eval_examples, device, through_codec=codec)
     meta = {"stages": stages, "steps": {s: steps[s] for s in stages}, "seed": seed,
             "batch_size": batch_size, "lr": {s: _per_stage(lr, s) for s in stages}, "mix": mix,
             **({"stage_mix": stage_mix} if stage_mix else {}),
@@ -564,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--save-every", type=int, default=100, help="steps between resumable states")
-    p.add_argument("--eval-examples", type=int, default=300, help="held-out examples per dataset at the end")
+    p.add_argument("--eval-examples", type=int, default=300, help="held-out examples per dataset in the closing check (0: none)")
     p.add_argument("--no-progress", action="store_true")
     ns = p.parse_args(argv)
     try:
@@ -585,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--snr-range needs finite lo,hi in dB, got {ns.snr_range!r}")
         if ns.batch_size < 1:
             raise ValueError("--batch-size must be >= 1")
+        if ns.eval_examples < 0:
+            raise ValueError("--eval-examples must be >= 0 (0: no closing check)")
         out = train(preset=ns.preset, out=Path(ns.out), stages=stages, steps=_steps(ns.steps, stages),
                     batch_size=ns.batch_size, lr=lrs, seed=ns.seed, mix=parse_mix(ns.mix or DEFAULT_MIX),
                     snr_range=(lo, hi), channel_names=[c for c in ns.channels.split(",") if c],

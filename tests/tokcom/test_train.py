@@ -83,6 +83,16 @@ def test_bad_arguments():
         parse_mix("a:0")
     assert main(["--out", "/tmp/x", "--stages", "3"]) == 2
     assert main(["--out", "/tmp/x", "--snr-range", "5,nan"]) == 2
+    assert main(["--out", "/tmp/x", "--eval-examples", "-1"]) == 2
+
+
+def test_no_closing_check_records_no_figures(tmp_path, cfg_path):
+    # --eval-examples 0 (a run whose figures are measured elsewhere) must not record 0.0 accuracies
+    out = tmp_path / "run"
+    k = ARGS.index("--eval-examples") + 1
+    args = ARGS[:k] + ["0"] + ARGS[k + 1:]
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "1a", "--steps", "1a=1", *args]) == 0
+    assert json.loads((out / "meta.json").read_text())["error_free_accuracy_quick"] == {}
 
 
 def test_2sep_before_2_is_a_short_warm_up_and_alone_keeps_its_budget():

@@ -91,6 +91,9 @@ class HRTokenizer(GridTokenizer):
             patch_size=patch_size,
         )
         backbone.prune_intermediate_layers([n - 1], prune_norm=True, prune_head=True)
+        # only forward_features is used; older timm keeps a (never used) head norm after pruning,
+        # whose weights would make checkpoints differ between timm versions: drop the head outright
+        backbone.head = nn.Identity()
         self.backbone: nn.Module = backbone
         self._grid = img_size // stride
         self._img_size = img_size

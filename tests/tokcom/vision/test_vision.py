@@ -47,6 +47,12 @@ def test_hr_stage_count_sets_grid(depths, dims, grid):
     assert tok(torch.rand(1, 3, 96, 96)).shape == (1, grid * grid, dims[-1])
 
 
+def test_hr_has_no_head_weights():
+    # the tower uses forward_features only; a head (older timm keeps its norm after pruning) would
+    # put keys in the state dict that make checkpoints depend on the timm version
+    assert not [k for k in _hr().state_dict() if ".head" in k or k.startswith("head")]
+
+
 def test_hr_tokens_are_row_major():
     tok = _hr().eval()
     x = torch.rand(1, 3, 96, 96)
