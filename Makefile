@@ -17,7 +17,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 probe vlm0v ablation yesno stage2 clipcheck clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck clean
 
 install: $(STAMP)
 
@@ -91,6 +91,10 @@ smollm2: $(STAMP)
 		--device $(SMOL_DEVICE) --out runs/smollm2
 	mkdir -p $(SMOL) && cp -r runs/smollm2/config.json runs/smollm2/lora.json runs/smollm2/meta.json \
 		runs/smollm2/model.safetensors runs/smollm2/tokenizer runs/smollm2/train_log.csv $(SMOL)/
+	$(MAKE) smollm2-eval
+
+# the shipped smollm2 checkpoint's figures (results/taichi-smollm2_*, image_use_*, codec_fidelity_*)
+smollm2-eval: $(STAMP)
 	for d in clevr_gen easy_vqa; do \
 		$(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset $$d --out results/taichi-smollm2_$${d}_none.csv; done
 	for s in val test; do $(EVAL) --checkpoint $(SMOL) --channel none --snr 0 --max-samples 200 --dataset synthetic_sentiment --split $$s --out results/taichi-smollm2_sentiment_$${s}_none.csv; done

@@ -61,6 +61,10 @@ def load_language_model(cfg: TaiChiConfig, vocab_size: int | None):
             model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                          dtype=torch.float32, local_files_only=True)
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+            # SmolLM2-Instruct ends a turn with <|im_end|>; transformers 5.17 reads the GGUF's eos
+            # as <|im_start|> (5.25 does not): fix it so that the conversion does not depend on it
+            tok.eos_token = "<|im_end|>"
+            tok.pad_token = tok.pad_token or "<|im_end|>"
             # transformers marks GGUF-loaded models as quantized (not serialisable) although
             # the weights are dequantised to float32: rebuild a plain model and save that
             conf = model.config

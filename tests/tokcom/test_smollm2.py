@@ -48,6 +48,8 @@ def test_chatml_prompts_are_smollm2s_own_template(smol):
                          max_prompt_tokens=cfg.max_prompt_tokens, short=True, chat=cfg.chat_format)[0]
     start = tok.convert_tokens_to_ids("<|im_start|>")
     assert ids.tolist().count(start) == 2                   # the turns are special tokens, not text
+    # an answer ends the assistant turn (transformers 5.17's GGUF conversion said <|im_start|>)
+    assert tok.eos_token == "<|im_end|>" and tok.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
 
 
 def test_checkpoint_stores_only_trainable_parts(smol, tmp_path):
