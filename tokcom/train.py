@@ -353,8 +353,13 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         apply_lora(model, cfg.lora)
     logf = open(log_path, "a", newline="")
     log = csv.writer(logf)
+    # grad_norm: the total gradient norm before clipping to 1.0 (what clipping scales the step by);
+    # a log begun before the column existed keeps its six columns when the run resumes
     if log_path.stat().st_size == 0:
-        log.writerow(["stage", "step", "loss", "lr", "dataset", "seconds"])
+        log.writerow(["stage", "step", "loss", "lr", "dataset", "seconds", "grad_norm"])
+        logf.flush()
+    with log_path.open() as f:
+        norm_col = ["grad_norm"] if "grad_norm" in f.readline() else []
     t0 = time.time()
     snr_lo, snr_hi = snr_range
     for si, stage in enumerate(stages):
@@ -372,7 +377,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                             use_easy_vqa=any(isinstance(ds, EasyVQA) for ds in cache.values()), device=device,
                             progress=progress,
                             log=lambda k, v, r, src: log.writerow(
-                                [stage, k, f"{v:.5f}", f"{r:.3g}", src, f"{time.time() - t0:.1f}"]))
+                                [stage, k, f"{v:.5f}", f"{r:.3g}", src, f"{time.time() - t0:.1f}",
+                                 *["" for _ in norm_col]]))
             continue
         if kind == "2":
             apply_lora(model, cfg.lora)
@@ -420,12 +426,12 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             loss = _loss(model, b, kw)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
             opt.step()
             ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
             bar.set_postfix(loss=f"{ema:.3f}", data=name)
             log.writerow([stage, step, f"{loss.item():.5f}", f"{cur_lr:.3g}", name,
-                          f"{time.time() - t0:.1f}"])
+                          f"{time.time() - t0:.1f}", *[f"{grad_norm:.4g}" for _ in norm_col]])
             if (step + 1) % save_every == 0 or step + 1 == total:
                 logf.flush()
                 _save_state(model, opt, state_dir, {"stages": stages, "seed": seed, "stage_index": si,

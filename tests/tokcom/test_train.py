@@ -35,6 +35,7 @@ def test_all_stages_run_loss_falls_and_checkpoint_written(tmp_path, cfg_path):
     assert {r["stage"] for r in rows} == {"0", "1a", "1b", "2", "2sep"}
     losses = [float(r["loss"]) for r in rows if r["stage"] == "0"]
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:4]) / 4
+    assert all(float(r["grad_norm"]) > 0 for r in rows)   # the pre-clipping norm of every step
     meta = json.loads((out / "meta.json").read_text())
     assert meta["snr_policy"]["snr_db_uniform"] == [-5.0, 20.0]
     assert meta["quick_check_path"] == "channel codec, error-free channel"   # ends in a codec stage
@@ -67,6 +68,7 @@ def test_killed_run_resumes_at_its_step(tmp_path, cfg_path):
     assert main(common + ["--steps", "0=9"]) == 0  # continues from the saved state at step 6
     steps = [int(r["step"]) for r in _log(out / "train_log.csv")]
     assert steps == list(range(9))                 # no step twice, none missing
+    assert all(r["grad_norm"] for r in _log(out / "train_log.csv"))   # resumed rows keep the column
     assert json.loads((out / "state" / "position.json").read_text())["step"] == 9
 
 
