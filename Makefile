@@ -82,8 +82,8 @@ captions: $(STAMP)
 # (200 questions each), whether it reads the image, and how its codec carries the token states;
 # trained into runs/smollm2 (resumable after a kill: rerun the target), then copied
 SMOL := checkpoints/variants/taichi-smollm2
-# the shipped smollm2 checkpoint: SMOL_DEVICE=cuda on one H200 (4.6 min); the same 32,000 examples take
-# hours on 2 CPU cores. Its figures are measured by the commands below, not by a closing check.
+# the shipped smollm2 checkpoint: SMOL_DEVICE=cuda on one H200 (4.6 min); on 2 CPU cores an estimated
+# ~4 hours (not run). Its figures are measured by the commands below, not by a closing check.
 SMOL_DEVICE ?= cpu
 smollm2: $(STAMP)
 	$(PY) -m tokcom.train --preset smollm2 --seed 0 --pretrained checkpoints/taichi-tiny --stages 1a,1b,2sep,2 \

@@ -355,11 +355,15 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     log = csv.writer(logf)
     # grad_norm: the total gradient norm before clipping to 1.0 (what clipping scales the step by);
     # a log begun before the column existed keeps its six columns when the run resumes
-    if log_path.stat().st_size == 0:
-        log.writerow(["stage", "step", "loss", "lr", "dataset", "seconds", "grad_norm"])
-        logf.flush()
+    new_log = log_path.stat().st_size == 0
     with log_path.open() as f:
-        norm_col = ["grad_norm"] if "grad_norm" in f.readline() else []
+        with_norm = new_log or "grad_norm" in f.readline()
+    if new_log:
+        log.writerow(["stage", "step", "loss", "lr", "dataset", "seconds", "grad_norm"])
+
+    def write_row(stage: str, step: int, loss: float, lr: float, src: str, grad_norm: str = "") -> None:
+        log.writerow([stage, step, f"{loss:.5f}", f"{lr:.3g}", src, f"{time.time() - t0:.1f}",
+                      *([grad_norm] if with_norm else [])])
     t0 = time.time()
     snr_lo, snr_hi = snr_range
     for si, stage in enumerate(stages):
@@ -376,9 +380,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                             seed=seed, num_images=num_images, image_size=cfg.vision.image_size,
                             use_easy_vqa=any(isinstance(ds, EasyVQA) for ds in cache.values()), device=device,
                             progress=progress,
-                            log=lambda k, v, r, src: log.writerow(
-                                [stage, k, f"{v:.5f}", f"{r:.3g}", src, f"{time.time() - t0:.1f}",
-                                 *["" for _ in norm_col]]))
+                            log=lambda k, v, r, src: write_row(stage, k, v, r, src))
             continue
         if kind == "2":
             apply_lora(model, cfg.lora)
@@ -430,8 +432,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             opt.step()
             ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
             bar.set_postfix(loss=f"{ema:.3f}", data=name)
-            log.writerow([stage, step, f"{loss.item():.5f}", f"{cur_lr:.3g}", name,
-                          f"{time.time() - t0:.1f}", *[f"{grad_norm:.4g}" for _ in norm_col]])
+            write_row(stage, step, loss.item(), cur_lr, name, f"{grad_norm:.4g}")
             if (step + 1) % save_every == 0 or step + 1 == total:
                 logf.flush()
                 _save_state(model, opt, state_dir, {"stages": stages, "seed": seed, "stage_index": si,

@@ -72,6 +72,15 @@ def test_killed_run_resumes_at_its_step(tmp_path, cfg_path):
     assert json.loads((out / "state" / "position.json").read_text())["step"] == 9
 
 
+def test_a_log_begun_without_grad_norm_keeps_its_six_columns(tmp_path, cfg_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "train_log.csv").write_text("stage,step,loss,lr,dataset,seconds\n")
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "1a", "--steps", "1a=2", *ARGS]) == 0
+    lines = (out / "train_log.csv").read_text().splitlines()
+    assert len(lines) == 3 and all(line.count(",") == 5 for line in lines)
+
+
 def test_other_run_in_same_folder_is_refused(tmp_path, cfg_path, capsys):
     out = tmp_path / "run"
     common = ["--preset", cfg_path, "--out", str(out), "--save-every", "2", *ARGS]
