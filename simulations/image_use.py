@@ -10,7 +10,9 @@ answers in all three conditions. The CSV holds, per condition, the accuracy
 real-image answers (``answers_changed``): first over all questions
 (``family=all``), then per question family where the dataset names one
 (CLEVR-style: ``exist``, ``count``, ...; easy-VQA: ``yes_no``, ``color``,
-``shape``), which tells which kinds of question read the image.
+``shape``), which tells which kinds of question read the image; then, for
+easy-VQA, per yes/no kind (``yes_no.shape.plain``, ``yes_no.color.negated``, ...:
+the attribute the question names and whether it is negated).
 """
 from __future__ import annotations
 
@@ -44,9 +46,10 @@ def _images(images: torch.Tensor, condition: str) -> torch.Tensor:
 @torch.no_grad()
 def image_use(system, num_examples: int, batch_size: int = 64, seed: int = 0) -> list[dict]:
     """Rows (one per condition, ``family="all"``; then one per condition and question family
-    where the examples name one) for an answer system over the error-free channel."""
+    where the examples name one, then per sub-family where it differs from the family) for an
+    answer system over the error-free channel."""
     none = channels.get("none")
-    gold, families, answers = [], [], {c: [] for c in CONDITIONS}
+    gold, families, kinds, answers = [], [], [], {c: [] for c in CONDITIONS}
     done, b = 0, 0
     while done < num_examples:
         n = min(batch_size, num_examples - done)
@@ -60,11 +63,14 @@ def image_use(system, num_examples: int, batch_size: int = 64, seed: int = 0) ->
             answers[c] += system.receive(out, batch)[0]
         batch["images"] = real
         gold += batch["answers"]
-        families += batch.get("family") or [""] * n
+        fam = batch.get("family") or [""] * n
+        families += fam
+        kinds += [k if k != f else "" for k, f in zip(batch.get("subfamily") or [""] * n, fam)]
         done, b = done + n, b + 1
     rows = []
     groups = [("all", list(range(len(gold))))]
-    groups += [(f, [i for i, x in enumerate(families) if x == f]) for f in sorted(set(families) - {""})]
+    for names in (families, kinds):
+        groups += [(f, [i for i, x in enumerate(names) if x == f]) for f in sorted(set(names) - {""})]
     for family, idx in groups:
         for c in CONDITIONS:
             k = sum(exact_match(answers[c][i], gold[i]) for i in idx)

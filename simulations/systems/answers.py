@@ -143,6 +143,8 @@ class AnswerSystem(abc.ABC):
             batch["needs_hr"] = [bool(e.meta.get("needs_hr")) for e in examples]
         if any(e.meta.get("family") for e in examples):     # question family (CLEVR-style, easy-VQA)
             batch["family"] = [e.meta.get("family") or "" for e in examples]
+        if any(e.meta.get("subfamily") for e in examples):  # finer kinds (easy-VQA yes/no)
+            batch["subfamily"] = [e.meta.get("subfamily") or "" for e in examples]
         return batch
 
     def receive(self, out: ChannelOutput, batch: dict) -> list[list[str]]:

@@ -67,6 +67,25 @@ def test_a_system_that_reads_the_image_loses_accuracy_with_the_wrong_one():
     assert rows["blank"]["answers_changed"] == pytest.approx(1 - rows["blank"]["accuracy"])
 
 
+class _Kinds(_Brightness):
+    """As _Brightness, with a family and sub-families named per example."""
+
+    def sample(self, n, generator):
+        batch = super().sample(n, generator)
+        batch["family"] = ["yes_no"] * (n - 1) + ["color"]
+        batch["subfamily"] = ["yes_no.shape.plain", "yes_no.color.negated"] * ((n - 1) // 2) \
+            + ["yes_no.shape.plain"] * ((n - 1) % 2) + ["color"]
+        return batch
+
+
+def test_sub_families_split_a_family_and_are_not_repeated():
+    every = pd.DataFrame(image_use(_Kinds(), 20, batch_size=10))
+    real = every[every.condition == "real"].set_index("family").num_examples
+    # a sub-family equal to its family ("color") is not listed twice
+    assert real.to_dict() == {"all": 20, "color": 2, "yes_no": 18,
+                              "yes_no.color.negated": 8, "yes_no.shape.plain": 10}
+
+
 def test_text_only_data_and_bad_sizes_are_refused(vlm, tmp_path, capsys):
     common = ["--system", "taichi-vlm", "--checkpoint", str(vlm), "--out", str(tmp_path / "x.csv")]
     assert main(common + ["--dataset", "synthetic_sentiment", "--split", "val",

@@ -30,7 +30,7 @@ from tokcom.data.base import Example, ExampleDataset, load_image, read_json
 
 __all__ = ["COLOURS", "EasyVQA", "EasyVQAYesNo", "QUESTION_FAMILIES", "SHAPES", "YES_NO_TEMPLATES",
            "balance_yes_no", "easy_vqa_root", "image_attributes", "is_negated", "named_attribute",
-           "question_family"]
+           "question_family", "question_subfamily"]
 
 _PACKAGE = "easy_vqa"
 
@@ -53,6 +53,17 @@ def question_family(question: str) -> str:
     if q and q[0] in ("is", "does"):
         return "yes_no"
     return "color" if "color" in q else "shape"
+
+
+def question_subfamily(question: str) -> str:
+    """A yes/no question's kind, ``yes_no.<color|shape>.<plain|negated>`` (the attribute it
+    names and whether it is negated: "is there not a circle?" -> ``yes_no.shape.negated``);
+    the family itself for colour and shape questions."""
+    family = question_family(question)
+    if family != "yes_no":
+        return family
+    attribute = "shape" if named_attribute(question, SHAPES) is not None else "color"
+    return f"yes_no.{attribute}.{'negated' if is_negated(question) else 'plain'}"
 
 
 def is_negated(question: str) -> bool:
@@ -143,7 +154,8 @@ class EasyVQA(ExampleDataset):
             ``easy_vqa_balanced`` registry name).
 
     ``meta``: ``dataset``, ``split``, ``image_id``, ``question_index``,
-    ``image_path``, ``family`` (:func:`question_family`).
+    ``image_path``, ``family`` (:func:`question_family`), ``subfamily``
+    (:func:`question_subfamily`).
     """
 
     task = "vqa"
@@ -202,7 +214,8 @@ class EasyVQA(ExampleDataset):
                 self._images[image_id] = img
         meta: dict[str, Any] = {"dataset": self.name, "split": self.split, "image_id": image_id,
                                 "question_index": index, "image_path": str(self.image_path(image_id)),
-                                "family": question_family(question)}
+                                "family": question_family(question),
+                                "subfamily": question_subfamily(question)}
         return Example(img.float().div_(255.0), question, answer, "vqa", meta)
 
     def question_texts(self) -> list[str]:

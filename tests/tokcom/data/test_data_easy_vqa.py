@@ -81,6 +81,27 @@ def test_question_families_follow_the_answers():
     assert te[0].meta["family"] == ev.question_family(te[0].question)
 
 
+def test_question_subfamily_names_the_attribute_and_the_negation():
+    assert ev.question_subfamily("is there not a circle?") == "yes_no.shape.negated"
+    assert ev.question_subfamily("does the image contain a red shape?") == "yes_no.color.plain"
+    assert ev.question_subfamily("is no teal shape present?") == "yes_no.color.negated"
+    assert ev.question_subfamily("is a triangle present?") == "yes_no.shape.plain"
+    assert ev.question_subfamily("what is the red shape?") == "shape"
+    assert ev.question_subfamily("what color is the circle?") == "color"
+
+
+@needs_pkg
+def test_every_test_question_has_a_subfamily_in_its_meta():
+    from collections import Counter
+    te = ev.EasyVQA("test")
+    kinds = Counter(ev.question_subfamily(q) for q in te.question_texts())
+    assert set(kinds) == {"color", "shape"} | {f"yes_no.{a}.{n}" for a in ("color", "shape")
+                                                for n in ("plain", "negated")}
+    assert sum(v for k, v in kinds.items() if k.startswith("yes_no")) == \
+        sum(ev.question_family(q) == "yes_no" for q in te.question_texts())
+    assert te[1].meta["subfamily"] == ev.question_subfamily(te[1].question)
+
+
 def test_balance_yes_no_evens_every_kind_and_keeps_the_rest():
     items = ([("is there a red shape?", "no", i) for i in range(7)] + [("is there a red shape?", "yes", 9)]
              + [("is there not a circle?", "yes", i) for i in range(3)]
