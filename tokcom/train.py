@@ -286,11 +286,12 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           pretrained: str | None = None, symbols_per_token: int | None = None,
           vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True,
           stage_mix: dict[str, list[tuple[str, float]]] | None = None,
-          freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen") -> Path:
+          freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False) -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
-    scale 0 is held (:func:`tokcom.stages.param_groups`)."""
+    scale 0 is held (:func:`tokcom.stages.param_groups`). ``easy_cells``: stage ``0v`` adds the
+    per-cell easy-VQA targets (:func:`tokcom.vision_pretrain.easy_cell_targets`)."""
     stage_mix = dict(stage_mix or {})
     unknown = sorted(set(stage_mix) - set(stages))
     if unknown:
@@ -378,7 +379,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                 model.cache_frozen_features(False)   # the front end is about to change
             pretrain_vision(model, steps=steps[stage], batch_size=batch_size, lr=_per_stage(lr, stage),
                             seed=seed, num_images=num_images, image_size=cfg.vision.image_size,
-                            use_easy_vqa=any(isinstance(ds, EasyVQA) for ds in cache.values()), device=device,
+                            use_easy_vqa=any(isinstance(ds, EasyVQA) for ds in cache.values()),
+                            easy_cells=easy_cells, device=device,
                             progress=progress,
                             log=lambda k, v, r, src: write_row(stage, k, v, r, src))
             continue
@@ -464,7 +466,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             "symbols_per_token": getattr(cfg, "symbols_per_token", None),
             **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {}),
             **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
-            "zero_scale_parts": "frozen" if freeze_zero else "zero-lr"}
+            "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
+            **({"easy_vqa_cells": True} if easy_cells else {})}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -560,6 +563,9 @@ def main(argv: list[str] | None = None) -> int:
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "
                         "frozen (no gradient, not in the clipped norm, its image features memoised: "
                         "1.44x faster per stage-0 step, its runs so far less accurate; README)")
+    p.add_argument("--easy-vqa-cells", action="store_true",
+                   help="stage 0v also trains per-cell easy-VQA targets (which of the 6x6 cells the "
+                        "shape covers, and its colour and shape there), not only on the mean token")
     p.add_argument("--mix", default=None,
                    help="training data mixture name:weight,... of every stage without a --stage-mix "
                         f"(default: {DEFAULT_MIX}, and the default recipe's own stages keep theirs: "
@@ -607,7 +613,8 @@ def main(argv: list[str] | None = None) -> int:
                     ban_lr_scale=(ns.ban_lr_scale if ns.ban_lr_scale is not None
                                   else 0.0 if "0v" in stages else 1.0),
                     eval_examples=ns.eval_examples, progress=not ns.no_progress,
-                    stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen")
+                    stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen",
+                    easy_cells=ns.easy_vqa_cells)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -16,7 +16,11 @@ Targets (no text, no LLM):
   high resolution, so the HR tower is trained through BAN.
 * easy-VQA images: the shape's colour and shape (each a class; cross-entropy on
   the mean visual token), read from the dataset's own "what color/what shape"
-  answers; images without such a question are skipped.
+  answers; images without such a question are skipped. With ``easy_cells`` also
+  per cell (:func:`easy_cell_targets`): whether the shape covers the cell (from
+  the pixels: where the image differs from its border colour) and, on the cells
+  it covers, its colour and shape, so that every visual token over the shape
+  carries them (not only their mean).
 
 Heads are linear on the BAN output (``TaiChi.fused_features``, ``(B, g^2, C)``) and are discarded
 afterwards; the towers and BAN keep the weights. Training is deterministic in
@@ -39,7 +43,7 @@ from .data.easy_vqa import COLOURS as EASY_COLOURS
 from .data.easy_vqa import SHAPES as EASY_SHAPES
 
 __all__ = ["ATTRIBUTES", "EASY_COLOURS", "EASY_SHAPES", "VisionHeads", "clevr_cell_targets",
-           "easy_vqa_labels", "pretrain_vision"]
+           "easy_cell_targets", "easy_vqa_labels", "pretrain_vision"]
 
 #: per-cell target layout: [object present] + one slot per attribute value
 ATTRIBUTES: tuple[str, ...] = ("object",) + SHAPES + tuple(COLORS) + SIZES + MATERIALS + PATTERNS
@@ -56,6 +60,22 @@ def clevr_cell_targets(objects: Sequence, grid: int) -> torch.Tensor:
         for value in (o.shape, o.color, o.size, o.material, o.pattern):
             cell[ATTRIBUTES.index(value)] = 1.0
     return t
+
+
+def easy_cell_targets(images: torch.Tensor, grid: int, threshold: float = 0.3,
+                      min_share: float = 0.25) -> torch.Tensor:
+    """easy-VQA images (B, 3, H, W) in [0, 1] -> (B, grid * grid) 0/1: the cells (row-major, y
+    down) the one shape covers. A pixel is the shape's where it differs from the median colour of
+    the image's border by more than ``threshold`` (summed over RGB); a cell is covered when it
+    holds at least ``min_share`` of the best-covered cell's shape pixels (so the cell of the
+    smallest shape always counts)."""
+    b, _c, h, w = images.shape
+    border = torch.cat([images[:, :, 0], images[:, :, -1], images[:, :, :, 0], images[:, :, :, -1]], -1)
+    bg = border.median(-1).values[:, :, None, None]                       # (B, 3, 1, 1)
+    mask = ((images - bg).abs().sum(1) > threshold).float()                # (B, H, W)
+    cells = F.adaptive_avg_pool2d(mask[:, None], grid).flatten(1)           # (B, g^2) pixel shares
+    top = cells.amax(1, keepdim=True)
+    return ((cells >= min_share * top) & (top > 0)).float()
 
 
 def easy_vqa_labels(items: Sequence[tuple[str, str, int]]) -> dict[int, tuple[int, int]]:
@@ -88,6 +108,8 @@ class VisionHeads(nn.Module):
         self.cell = nn.Linear(dim, len(ATTRIBUTES))
         self.colour = nn.Linear(dim, len(EASY_COLOURS))
         self.shape = nn.Linear(dim, len(EASY_SHAPES))
+        # per-cell easy-VQA heads (``easy_cells``): covered or not, colour, shape
+        self.easy_cell = nn.Linear(dim, 1 + len(EASY_COLOURS) + len(EASY_SHAPES))
 
     def forward(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         pooled = v.mean(1)
@@ -113,13 +135,28 @@ class _EasyImages:
         return torch.stack([e.image for e in exs]), lab
 
 
+def _easy_cell_loss(logits: torch.Tensor, covered: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
+    """Per-cell easy-VQA loss: covered-or-not (BCE over every cell) + colour and shape
+    cross-entropy on the covered cells of images whose label is known, each over the cells
+    that count and added (``logits`` (B, N, 1 + colours + shapes), ``covered`` (B, N),
+    ``lab`` (B, 2) class indices or -100)."""
+    nc = len(EASY_COLOURS)
+    loss = F.binary_cross_entropy_with_logits(logits[..., 0], covered)
+    for j, part in enumerate((logits[..., 1:1 + nc], logits[..., 1 + nc:])):
+        target = lab[:, j, None].expand_as(covered).masked_fill(covered == 0, -100)
+        if (target >= 0).any():
+            loss = loss + F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-100)
+    return loss
+
+
 def pretrain_vision(model, *, steps: int, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
                     num_images: int = 20000, image_size: int = 96, use_easy_vqa: bool = True,
-                    device: torch.device | str = "cpu", progress: bool = True,
-                    log=None) -> list[float]:
+                    easy_cells: bool = False, device: torch.device | str = "cpu",
+                    progress: bool = True, log=None) -> list[float]:
     """Train ``model``'s towers and BAN in place on the image targets; returns the loss per step.
 
-    Batches alternate between CLEVR-style scenes and (``use_easy_vqa``) easy-VQA images.
+    Batches alternate between CLEVR-style scenes and (``use_easy_vqa``) easy-VQA images;
+    ``easy_cells`` adds the per-cell easy-VQA targets (:func:`easy_cell_targets`).
     ``log(step, loss, lr, source)`` is called per step when given.
     """
     from tqdm.auto import tqdm
@@ -156,11 +193,14 @@ def pretrain_vision(model, *, steps: int, batch_size: int = 32, lr: float = 1e-3
         else:
             idx = torch.randint(len(easy.index), (batch_size,), generator=g).tolist()
             images, lab = easy.batch(idx)
-            _, colour, shape = heads(model.fused_features(images.to(device)))
-            lab = lab.to(device)
+            images, lab = images.to(device), lab.to(device)
+            v = model.fused_features(images)
+            _, colour, shape = heads(v)
             # summed over the labelled entries / batch size (no NaN when a batch lacks one kind)
             loss = (F.cross_entropy(colour, lab[:, 0], ignore_index=-100, reduction="sum")
                     + F.cross_entropy(shape, lab[:, 1], ignore_index=-100, reduction="sum")) / len(idx)
+            if easy_cells:
+                loss = loss + _easy_cell_loss(heads.easy_cell(v), easy_cell_targets(images, grid), lab)
             source = "easy_vqa"
         opt.zero_grad(set_to_none=True)
         loss.backward()

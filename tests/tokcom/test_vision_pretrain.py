@@ -1,6 +1,7 @@
 """Stage 0v: image targets, the pretraining loop, and its place in tokcom.train."""
 import copy
 import csv
+import importlib.util
 import json
 
 import pytest
@@ -9,8 +10,9 @@ from safetensors.torch import load_file
 
 from tokcom.data.clevr_gen import SceneObject
 from tokcom.train import main
-from tokcom.vision_pretrain import (ATTRIBUTES, EASY_COLOURS, EASY_SHAPES, clevr_cell_targets,
-                                    easy_vqa_labels, pretrain_vision)
+from tokcom.vision_pretrain import (ATTRIBUTES, EASY_COLOURS, EASY_SHAPES, _easy_cell_loss,
+                                    clevr_cell_targets, easy_cell_targets, easy_vqa_labels,
+                                    pretrain_vision)
 
 from conftest import small_config
 
@@ -36,6 +38,44 @@ def test_easy_vqa_labels_from_the_datasets_own_answers():
     assert lab[7] == (EASY_COLOURS.index("teal"), EASY_SHAPES.index("circle"))
     assert lab[9] == (EASY_COLOURS.index("red"), EASY_SHAPES.index("triangle"))
     assert 11 not in lab                     # a yes/no question does not tell
+
+
+def test_easy_cell_targets_mark_the_cells_the_shape_covers():
+    img = torch.full((2, 3, 96, 96), 0.95)
+    img[0, :, 40:72, 8:30] = torch.tensor([0.1, 0.2, 0.9])[:, None, None]   # a blue rectangle
+    img[1, :, 2:5, 90:94] = 0.0                                              # a 3x4 black dot
+    t = easy_cell_targets(img, grid=6).view(2, 6, 6)
+    # rows 40-71 -> cells 2-4 (16 px each), columns 8-29 -> cells 0-1
+    assert t[0].nonzero().tolist() == [[r, c] for r in (2, 3, 4) for c in (0, 1)]
+    assert t[1].nonzero().tolist() == [[0, 5]]        # the smallest shape keeps its cell
+    assert easy_cell_targets(torch.full((1, 3, 96, 96), 0.5), 6).sum() == 0   # no shape, no cell
+
+
+def test_easy_cell_loss_ignores_uncovered_cells_and_unknown_labels():
+    covered = torch.tensor([[1.0, 0.0, 0.0]])
+    logits = torch.zeros(1, 3, 1 + len(EASY_COLOURS) + len(EASY_SHAPES))
+    logits[0, 0, 0], logits[0, 1:, 0] = 20.0, -20.0                  # covered-or-not: right
+    shape = 1 + len(EASY_COLOURS)
+    logits[0, 0, 1 + 2], logits[0, 0, shape + 1] = 20.0, 20.0        # colour 2, shape 1 at cell 0
+    logits[0, 1:, 1:] = torch.randn(2, logits.shape[-1] - 1) * 5     # uncovered cells: anything
+    low = _easy_cell_loss(logits, covered, torch.tensor([[2, 1]]))
+    assert low < 1e-3
+    assert _easy_cell_loss(logits, covered, torch.tensor([[3, 1]])) > 5    # wrong colour costs
+    assert _easy_cell_loss(logits, covered, torch.tensor([[-100, -100]])) < 1e-3   # unknown: not scored
+
+
+@pytest.mark.skipif(importlib.util.find_spec("easy_vqa") is None, reason="easy-vqa not installed")
+def test_easy_cells_add_the_per_cell_term_on_easy_vqa_steps(small_taichi):
+    """Same seed, same batches: the easy-VQA steps (odd) cost more with the per-cell term, the
+    CLEVR-style steps (even) the same at step 0."""
+    runs = []
+    for cells in (False, True):
+        model = copy.deepcopy(small_taichi[0])
+        torch.manual_seed(0)
+        runs.append(pretrain_vision(model, steps=2, batch_size=4, num_images=8, image_size=96,
+                                    use_easy_vqa=True, easy_cells=cells, progress=False))
+    assert runs[0][0] == pytest.approx(runs[1][0])
+    assert runs[1][1] > runs[0][1] + 0.1
 
 
 def test_pretraining_learns_and_touches_only_the_front_end(small_taichi):
