@@ -8,6 +8,10 @@ forward pass the transmitter runs:
 
 * ``ban_pooled``: the BAN output (``TaiChi.fused_features``) averaged over the
   grid, C values per image (what stage ``0v``'s easy-VQA heads read);
+* ``ban_cells``: the BAN output of each cell the shape covers
+  (:func:`tokcom.vision_pretrain.easy_cell_targets`), C values per cell, each cell
+  one sample with its image's label (can a single visual token tell the shape?);
+  ``num_train``/``num_test`` count cells;
 * ``visual_tokens``: the projector's output, all ``N_v x D`` values per image
   (what the LLM receives).
 
@@ -27,11 +31,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .vision_pretrain import EASY_COLOURS, EASY_SHAPES, _EasyImages
+from .vision_pretrain import EASY_COLOURS, EASY_SHAPES, _EasyImages, easy_cell_targets
 
 __all__ = ["FEATURES", "LABELS", "easy_vqa_probe_set", "fit_probe", "main", "probe_checkpoint"]
 
-FEATURES = ("ban_pooled", "visual_tokens")
+FEATURES = ("ban_pooled", "ban_cells", "visual_tokens")
 LABELS = {"color": EASY_COLOURS, "shape": EASY_SHAPES}
 
 
@@ -66,13 +70,21 @@ def fit_probe(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor
 
 
 @torch.no_grad()
-def _features(model, images: torch.Tensor, batch_size: int = 128) -> dict[str, torch.Tensor]:
+def _features(model, images: torch.Tensor, labels: torch.Tensor,
+              batch_size: int = 128) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Feature name -> (features (n, F), labels (n, 2)); ``ban_cells`` has one row per covered cell."""
     out: dict[str, list[torch.Tensor]] = {f: [] for f in FEATURES}
+    cell_labels = []
     for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size]
-        out["ban_pooled"].append(model.fused_features(x).mean(1).float())
+        x, y = images[i:i + batch_size], labels[i:i + batch_size]
+        v = model.fused_features(x).float()
+        covered = easy_cell_targets(x, round(v.shape[1] ** 0.5)).bool()
+        out["ban_pooled"].append(v.mean(1))
+        out["ban_cells"].append(v[covered])
+        cell_labels.append(y[:, None].expand(-1, v.shape[1], -1)[covered])
         out["visual_tokens"].append(model.visual_tokens(x).flatten(1).float())
-    return {k: torch.cat(v) for k, v in out.items()}
+    return {k: (torch.cat(v), torch.cat(cell_labels) if k == "ban_cells" else labels)
+            for k, v in out.items()}
 
 
 def probe_checkpoint(checkpoint: str, train_images: int = 2000, test_images: int = 600,
@@ -85,15 +97,16 @@ def probe_checkpoint(checkpoint: str, train_images: int = 2000, test_images: int
     model.eval()
     xtr, ytr = easy_vqa_probe_set("train", train_images, cfg.vision.image_size)
     xte, yte = easy_vqa_probe_set("test", test_images, cfg.vision.image_size)
-    ftr, fte = _features(model, xtr), _features(model, xte)
+    ftr, fte = _features(model, xtr, ytr), _features(model, xte, yte)
     rows = []
     for feat in FEATURES:
+        (a, ya), (b, yb) = ftr[feat], fte[feat]
         for j, (label, classes) in enumerate(LABELS.items()):
             torch.manual_seed(0)
-            tr, te = fit_probe(ftr[feat], ytr[:, j], fte[feat], yte[:, j], len(classes), steps)
+            tr, te = fit_probe(a, ya[:, j], b, yb[:, j], len(classes), steps)
             rows.append({"checkpoint": checkpoint, "feature": feat, "label": label,
-                         "train_accuracy": tr, "test_accuracy": te, "num_train": len(ytr),
-                         "num_test": len(yte), "chance": 1 / len(classes)})
+                         "train_accuracy": tr, "test_accuracy": te, "num_train": len(ya),
+                         "num_test": len(yb), "chance": 1 / len(classes)})
     return rows
 
 

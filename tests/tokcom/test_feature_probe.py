@@ -32,8 +32,12 @@ def test_cli_writes_one_row_per_feature_and_label(tmp_path, capsys):
     assert main(["--checkpoint", str(ck), "--train-images", "40", "--test-images", "20",
                  "--steps", "20", "--out", str(out)]) == 0
     df = pd.read_csv(out)
-    assert sorted(zip(df.feature, df.label)) == [("ban_pooled", "color"), ("ban_pooled", "shape"),
+    assert sorted(zip(df.feature, df.label)) == [("ban_cells", "color"), ("ban_cells", "shape"),
+                                                 ("ban_pooled", "color"), ("ban_pooled", "shape"),
                                                  ("visual_tokens", "color"), ("visual_tokens", "shape")]
-    assert (df.num_test == 20).all() and df.test_accuracy.between(0, 1).all()
+    per_image = df[df.feature != "ban_cells"]
+    assert (per_image.num_test == 20).all() and df.test_accuracy.between(0, 1).all()
+    # one row per covered cell: at least one per image
+    assert (df[df.feature == "ban_cells"].num_test >= 20).all()
     assert main(["--checkpoint", str(tmp_path / "nope"), "--out", str(tmp_path / "q.csv")]) == 2
     assert "not found" in capsys.readouterr().err and not (tmp_path / "q.csv").exists()
