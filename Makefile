@@ -17,7 +17,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells clean
 
 install: $(STAMP)
 
@@ -198,6 +198,19 @@ clipcheck: $(STAMP)
 	test -f $(CL)/z1/model.safetensors || $(CL_TRAIN) --seed 1 --zero-scale-parts zero-lr --out $(CL)/z1
 	for c in f0 f1 z0 z1; do for d in easy_vqa easy_vqa_yesno_plain; do \
 		$(EVAL) --checkpoint $(CL)/$$c --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/clip-$${c}_$${d}_none.csv; done; done
+
+# stage 0v with the per-cell easy-VQA targets (--easy-vqa-cells), then the rest of the default recipe
+# from it, seed 0, as two commands (README "Shape yes/no questions"); into runs/cells/ (not committed)
+CELLS := runs/cells
+cells: $(STAMP)
+	mkdir -p results/stage2
+	test -f $(CELLS)/0v/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 0 --stages 0v --easy-vqa-cells --out $(CELLS)/0v
+	test -f $(CELLS)/full/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 0 --init $(CELLS)/0v --stages 0,0.yesno,0.mixed,1a,1b,2sep,2 --vision-lr-scale 0 --ban-lr-scale 0 --out $(CELLS)/full
+	for d in easy_vqa easy_vqa_yesno_plain clevr_gen; do \
+		$(EVAL) --checkpoint $(CELLS)/full --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/cells_$${d}_none.csv; done
+	$(EVAL) --checkpoint $(CELLS)/full --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/stage2/cells_sentiment_val_none.csv
+	$(PY) -m simulations.image_use --system taichi --checkpoint $(CELLS)/full --dataset easy_vqa --num-examples 1000 --batch-size 100 --out results/stage2/cells_image_use_easy_vqa.csv
+	$(PY) -m tokcom.feature_probe --checkpoint $(CELLS)/0v $(CELLS)/full --out results/stage2/cells_feature_probe.csv
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)
