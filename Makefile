@@ -209,7 +209,7 @@ cells: $(STAMP)
 	for d in easy_vqa easy_vqa_yesno_plain clevr_gen; do \
 		$(EVAL) --checkpoint $(CELLS)/full --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/cells_$${d}_none.csv; done
 	$(EVAL) --checkpoint $(CELLS)/full --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/stage2/cells_sentiment_val_none.csv
-	$(PY) -m simulations.image_use --system taichi --checkpoint $(CELLS)/full --dataset easy_vqa --num-examples 1000 --batch-size 100 --out results/stage2/cells_image_use_easy_vqa.csv
+	$(PY) -m simulations.image_use --system taichi --checkpoint $(CELLS)/full --dataset easy_vqa --num-examples 600 --batch-size 100 --out results/stage2/cells_image_use_easy_vqa.csv
 	$(PY) -m tokcom.feature_probe --checkpoint $(CELLS)/0v $(CELLS)/full --out results/stage2/cells_feature_probe.csv
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
