@@ -78,7 +78,7 @@ def _features(model, images: torch.Tensor, labels: torch.Tensor,
     for i in range(0, len(images), batch_size):
         x, y = images[i:i + batch_size], labels[i:i + batch_size]
         v = model.fused_features(x).float()
-        covered = easy_cell_targets(x, round(v.shape[1] ** 0.5)).bool()
+        covered = easy_cell_targets(x, model.lr_tower.grid_size).bool()
         out["ban_pooled"].append(v.mean(1))
         out["ban_cells"].append(v[covered])
         cell_labels.append(y[:, None].expand(-1, v.shape[1], -1)[covered])

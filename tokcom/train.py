@@ -600,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--snr-range needs finite lo,hi in dB, got {ns.snr_range!r}")
         if ns.batch_size < 1:
             raise ValueError("--batch-size must be >= 1")
+        if ns.easy_vqa_cells and not any(stage_base(s) == "0v" for s in stages):
+            raise ValueError("--easy-vqa-cells changes stage 0v's targets; --stages has no 0v")
         if ns.eval_examples < 0:
             raise ValueError("--eval-examples must be >= 0 (0: no closing check)")
         out = train(preset=ns.preset, out=Path(ns.out), stages=stages, steps=_steps(ns.steps, stages),

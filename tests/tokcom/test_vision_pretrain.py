@@ -159,3 +159,9 @@ def test_stage_0v_refuses_a_model_without_towers(tmp_path, capsys):
     assert main(["--preset", "deepsc", "--out", str(tmp_path / "d"), "--stages", "0v",
                  "--steps", "0v=1", *ARGS, "--mix", "synthetic_sentiment:1"]) == 2
     assert "0v" in capsys.readouterr().err
+
+
+def test_easy_vqa_cells_without_stage_0v_is_refused(tmp_path, capsys):
+    assert main(["--preset", "tiny", "--stages", "0", "--easy-vqa-cells",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "--easy-vqa-cells" in capsys.readouterr().err and not (tmp_path / "x").exists()
