@@ -208,12 +208,21 @@ class TaiChi(nn.Module):
         ``channel=None``: no channel coding (VLM stages 1a/1b); otherwise the
         link is in the loop with per-example SNRs ``snr_db`` (B,).
         """
+        logits = self.answer_logits(prompt_ids, images, answer_ids, channel=channel, snr_db=snr_db,
+                                    generator=generator)
+        return F.cross_entropy(logits.flatten(0, 1).float(), answer_ids.flatten(),
+                               ignore_index=IGNORE)
+
+    def answer_logits(self, prompt_ids: torch.Tensor, images: torch.Tensor | None,
+                      answer_ids: torch.Tensor, *, channel: Channel | None = None,
+                      snr_db: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V) at the answer positions of ``answer_ids`` (as
+        :meth:`loss`: ``channel=None`` sends the token states themselves, no codec)."""
         z = self.token_states(prompt_ids, images)
         if channel is not None:
             s = self.channel_encoder(z)
             out = channel(s, snr_db, generator=generator)
             z = self.receive_states(out)
         feed = answer_ids[:, :-1].clamp_min(0)                   # pads fed as id 0, masked below
-        logits = self.llm.decode(z, feed)                         # (B, T, V)
-        return F.cross_entropy(logits.flatten(0, 1).float(), answer_ids.flatten(),
-                               ignore_index=IGNORE)
+        return self.llm.decode(z, feed)                           # (B, T, V)

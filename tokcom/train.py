@@ -168,12 +168,15 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
 
 
-def _save_state(model, opt, state_dir: Path, pos: dict) -> None:
+def _save_state(model, opt, state_dir: Path, pos: dict, teacher=None) -> None:
     tmp = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
               str(tmp / "model.safetensors"))
+    if teacher is not None:   # --distill: the model as it entered the stage
+        save_file({k: v.detach().contiguous().clone() for k, v in teacher.state_dict().items()},
+                  str(tmp / "teacher.safetensors"))
     tensors, meta = {}, {"param_groups": opt.state_dict()["param_groups"]}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
@@ -231,10 +234,27 @@ def _calibrate_codec(model, tok, cfg, stage_sets, batch_size: int, seed: int, de
     return int(z.shape[0])
 
 
-def _loss(model, b: dict, kw: dict) -> torch.Tensor:
+def _loss(model, b: dict, kw: dict, teacher=None, distill: float = 0.0) -> torch.Tensor:
     if isinstance(model, DeepSC):
         return model.batch_loss(b, **kw)
-    return model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
+    if teacher is None or distill <= 0:
+        return model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
+    logits = model.answer_logits(b["prompt_ids"], b["images"], b["answer_ids"], **kw).float()
+    with torch.no_grad():   # the teacher's answers without the channel (its token states as sent)
+        target = teacher.answer_logits(b["prompt_ids"], b["images"], b["answer_ids"]).float()
+    return answer_loss(logits, target, b["answer_ids"], distill)
+
+
+def answer_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, answer_ids: torch.Tensor,
+                distill: float) -> torch.Tensor:
+    """Cross-entropy on the answer tokens plus ``distill`` x KL(teacher || student) on the same
+    positions (``--distill``): logits (B, T, V), ``answer_ids`` (B, T) with -100 pads."""
+    keep = answer_ids != -100
+    s, t = logits[keep], teacher_logits[keep]
+    ce = torch.nn.functional.cross_entropy(s, answer_ids[keep])
+    kl = torch.nn.functional.kl_div(s.log_softmax(-1), t.log_softmax(-1), log_target=True,
+                                    reduction="batchmean")
+    return ce + distill * kl
 
 
 #: stages after which a TaiChi checkpoint has a trained channel encoder/decoder
@@ -286,12 +306,19 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           pretrained: str | None = None, symbols_per_token: int | None = None,
           vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True,
           stage_mix: dict[str, list[tuple[str, float]]] | None = None,
-          freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False) -> Path:
+          freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
+          distill: float = 0.0) -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
     scale 0 is held (:func:`tokcom.stages.param_groups`). ``easy_cells``: stage ``0v`` adds the
-    per-cell easy-VQA targets (:func:`tokcom.vision_pretrain.easy_cell_targets`)."""
+    per-cell easy-VQA targets (:func:`tokcom.vision_pretrain.easy_cell_targets`). ``distill``:
+    stage ``2`` adds that weight times the KL divergence from the answers of the model as it
+    entered stage 2 over no channel (a frozen copy) to its own answers over the channel."""
+    if distill < 0 or not math.isfinite(distill):
+        raise ValueError(f"--distill must be a finite weight >= 0, got {distill}")
+    if distill > 0 and "2" not in [stage_base(s) for s in stages]:
+        raise ValueError("--distill weights a term of stage 2; --stages has no 2")
     stage_mix = dict(stage_mix or {})
     unknown = sorted(set(stage_mix) - set(stages))
     if unknown:
@@ -386,6 +413,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             continue
         if kind == "2":
             apply_lora(model, cfg.lora)
+        teacher = None
+        if kind == "2" and distill > 0 and not isinstance(model, DeepSC):
+            import copy
+            teacher = copy.deepcopy(model).eval().requires_grad_(False)
         set_trainable(model, stage, llm_via_lora=llm_via_lora)
         # 1a trains BAN + projector, which only image tasks reach
         stage_lr = _per_stage(lr, stage)
@@ -404,6 +435,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             if saved["stage_index"] == si:
                 pos = _load_state(model, opt, state_dir)
                 start = pos["step"]
+                if teacher is not None:
+                    teacher.load_state_dict(load_file(str(state_dir / "teacher.safetensors")))
             has_state = False
         total = steps[stage]
         if kind in CODEC_STAGES and not isinstance(model, DeepSC) and needs_state_calibration(model):
@@ -427,7 +460,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             cur_lr = _lr_at(step, total, stage_lr, warmup=max(1, total // 20))
             for grp in opt.param_groups:
                 grp["lr"] = grp["scale"] * cur_lr
-            loss = _loss(model, b, kw)
+            loss = _loss(model, b, kw, teacher, distill)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
@@ -439,7 +472,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                 logf.flush()
                 _save_state(model, opt, state_dir, {"stages": stages, "seed": seed, "stage_index": si,
                                                     "step": step + 1,
-                                                    "lora": bool(getattr(model, "lora_config", None))})
+                                                    "lora": bool(getattr(model, "lora_config", None))},
+                            teacher)
         bar.close()
     if hasattr(model, "cache_frozen_features"):
         model.cache_frozen_features(False)
@@ -467,7 +501,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {}),
             **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
-            **({"easy_vqa_cells": True} if easy_cells else {})}
+            **({"easy_vqa_cells": True} if easy_cells else {}),
+            **({"distill": distill} if distill > 0 else {})}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -566,6 +601,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--easy-vqa-cells", action="store_true",
                    help="stage 0v also trains per-cell easy-VQA targets (which of the 6x6 cells the "
                         "shape covers, and its colour and shape there), not only on the mean token")
+    p.add_argument("--distill", type=float, default=0.0, metavar="W",
+                   help="stage 2 adds W x KL(answers of the model as it entered stage 2, without the "
+                        "channel || its answers over the channel) to the cross-entropy (0: off, the "
+                        "design's eq. 17 alone)")
     p.add_argument("--mix", default=None,
                    help="training data mixture name:weight,... of every stage without a --stage-mix "
                         f"(default: {DEFAULT_MIX}, and the default recipe's own stages keep theirs: "
@@ -616,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
                                   else 0.0 if "0v" in stages else 1.0),
                     eval_examples=ns.eval_examples, progress=not ns.no_progress,
                     stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen",
-                    easy_cells=ns.easy_vqa_cells)
+                    easy_cells=ns.easy_vqa_cells, distill=ns.distill)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -306,3 +306,35 @@ def test_a_codec_with_state_statistics_is_calibrated_before_its_first_step(tmp_p
     std = model.channel_encoder.stats.std
     assert not torch.allclose(std, torch.ones_like(std))      # measured, not the identity
     assert torch.equal(std, model.channel_decoder.stats.std)
+
+
+def test_answer_loss_is_the_cross_entropy_plus_a_kl_that_vanishes_on_the_teacher():
+    from tokcom.train import answer_loss
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 7, generator=g)
+    ids = torch.tensor([[1, 2, -100], [3, -100, -100]])
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten(), ignore_index=-100)
+    assert torch.allclose(answer_loss(logits, logits, ids, 0.5), ce)          # KL(p || p) = 0
+    other = torch.randn(2, 3, 7, generator=g)
+    assert answer_loss(logits, other, ids, 0.5) > ce + 1e-3
+    # the pad positions of the teacher do not count
+    other2 = other.clone()
+    other2[ids == -100] += 100.0
+    assert torch.allclose(answer_loss(logits, other, ids, 0.5), answer_loss(logits, other2, ids, 0.5))
+
+
+def test_distilled_stage_2_keeps_its_teacher_in_the_state_and_resumes_with_it(tmp_path, cfg_path, capsys):
+    out = tmp_path / "run"
+    common = ["--preset", cfg_path, "--out", str(out), "--stages", "1b,2", "--save-every", "2",
+              "--distill", "1.0", *ARGS]
+    assert main(common + ["--steps", "1b=2,2=2"]) == 0
+    assert (out / "state" / "teacher.safetensors").exists()
+    (out / "model.safetensors").unlink()                        # killed before the end
+    assert main(common + ["--steps", "1b=2,2=4"]) == 0
+    rows = [r for r in _log(out / "train_log.csv") if r["stage"] == "2"]
+    assert [int(r["step"]) for r in rows] == [0, 1, 2, 3]
+    assert json.loads((out / "meta.json").read_text())["distill"] == 1.0
+    assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), "--stages", "1b",
+                 "--distill", "1", *ARGS]) == 2
+    assert main(["--preset", cfg_path, "--out", str(tmp_path / "y"), "--distill", "nan", *ARGS]) == 2
+    assert "--distill" in capsys.readouterr().err
