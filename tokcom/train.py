@@ -245,6 +245,17 @@ def _loss(model, b: dict, kw: dict, teacher=None, distill: float = 0.0) -> torch
     return answer_loss(logits, target, b["answer_ids"], distill)
 
 
+def state_loss(model, b: dict, kw: dict) -> torch.Tensor:
+    """``--codec-warmup states``: mean squared error of the received token states against the
+    sent ones over the channel of ``kw``, divided by the variance of the sent ones (1: the codec
+    passes nothing; 0: it passes them exactly). The VLM is frozen here; only the codec learns."""
+    with torch.no_grad():
+        z = model.token_states(b["prompt_ids"], b["images"]).float()
+    out = kw["channel"](model.channel_encoder(z), kw["snr_db"], generator=kw["generator"])
+    z_hat = model.receive_states(out).float()
+    return (z_hat - z).pow(2).mean() / z.var().clamp_min(1e-12)
+
+
 def answer_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, answer_ids: torch.Tensor,
                 distill: float) -> torch.Tensor:
     """Cross-entropy on the answer tokens plus ``distill`` x KL(teacher || student) on the same
@@ -307,14 +318,18 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True,
           stage_mix: dict[str, list[tuple[str, float]]] | None = None,
           freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
-          distill: float = 0.0) -> Path:
+          distill: float = 0.0, codec_warmup: str = "answers") -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
     scale 0 is held (:func:`tokcom.stages.param_groups`). ``easy_cells``: stage ``0v`` adds the
     per-cell easy-VQA targets (:func:`tokcom.vision_pretrain.easy_cell_targets`). ``distill``:
     stage ``2`` adds that weight times the KL divergence from the answers of the model as it
-    entered stage 2 over no channel (a frozen copy) to its own answers over the channel."""
+    entered stage 2 over no channel (a frozen copy) to its own answers over the channel.
+    ``codec_warmup="states"``: stage ``2sep`` trains the codec to pass the token states
+    (:func:`state_loss`) instead of on the answers' cross-entropy."""
+    if codec_warmup not in ("answers", "states"):
+        raise ValueError(f"--codec-warmup is answers or states, got {codec_warmup!r}")
     if distill < 0 or not math.isfinite(distill):
         raise ValueError(f"--distill must be a finite weight >= 0, got {distill}")
     if distill > 0 and "2" not in [stage_base(s) for s in stages]:
@@ -460,7 +475,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             cur_lr = _lr_at(step, total, stage_lr, warmup=max(1, total // 20))
             for grp in opt.param_groups:
                 grp["lr"] = grp["scale"] * cur_lr
-            loss = _loss(model, b, kw, teacher, distill)
+            if kind == "2sep" and codec_warmup == "states" and not isinstance(model, DeepSC):
+                loss = state_loss(model, b, kw)
+            else:
+                loss = _loss(model, b, kw, teacher, distill)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
@@ -502,7 +520,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
             **({"easy_vqa_cells": True} if easy_cells else {}),
-            **({"distill": distill} if distill > 0 else {})}
+            **({"distill": distill} if distill > 0 else {}),
+            **({"codec_warmup": codec_warmup} if codec_warmup != "answers" else {})}
     save_checkpoint(model, tok, cfg, out, meta=meta)
     return out
 
@@ -605,6 +624,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="stage 2 adds W x KL(answers of the model as it entered stage 2, without the "
                         "channel || its answers over the channel) to the cross-entropy (0: off, the "
                         "design's eq. 17 alone)")
+    p.add_argument("--codec-warmup", choices=("answers", "states"), default="answers",
+                   help="what stage 2sep trains the codec on: the answers' cross-entropy through the "
+                        "frozen VLM (default) or the mean squared error of the received token states")
     p.add_argument("--mix", default=None,
                    help="training data mixture name:weight,... of every stage without a --stage-mix "
                         f"(default: {DEFAULT_MIX}, and the default recipe's own stages keep theirs: "
@@ -655,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
                                   else 0.0 if "0v" in stages else 1.0),
                     eval_examples=ns.eval_examples, progress=not ns.no_progress,
                     stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen",
-                    easy_cells=ns.easy_vqa_cells, distill=ns.distill)
+                    easy_cells=ns.easy_vqa_cells, distill=ns.distill,
+                    codec_warmup=ns.codec_warmup)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -338,3 +338,15 @@ def test_distilled_stage_2_keeps_its_teacher_in_the_state_and_resumes_with_it(tm
                  "--distill", "1", *ARGS]) == 2
     assert main(["--preset", cfg_path, "--out", str(tmp_path / "y"), "--distill", "nan", *ARGS]) == 2
     assert "--distill" in capsys.readouterr().err
+
+
+def test_codec_warm_up_on_the_token_states_learns_to_pass_them(tmp_path, cfg_path):
+    out = tmp_path / "run"
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "2sep", "--steps", "2sep=30",
+                 "--codec-warmup", "states", "--snr-range", "20,20", "--lr", "2sep=3e-3", *ARGS]) == 0
+    losses = [float(r["loss"]) for r in _log(out / "train_log.csv")]
+    assert losses[0] > 0.5                             # a fresh codec does not pass them
+    assert sum(losses[-5:]) / 5 < 0.8 * losses[0]      # it learns to pass the states
+    assert json.loads((out / "meta.json").read_text())["codec_warmup"] == "states"
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "x"), "--codec-warmup", "bits"])
