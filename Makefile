@@ -215,7 +215,8 @@ cells: $(STAMP)
 # where is the shape binding of `make cells` lost? The same recipe as one --init chain, a checkpoint
 # after each stage (0v, 0, 0.yesno, 0.mixed, 1a+1b, 2sep+2), then stage 2 branched from the 1b
 # checkpoint: codec warm-up alone (2sep), plain yes/no in the mixture, training SNR 10-20 dB,
-# --distill 1 (alone and with the yes/no mixture), 16 symbols per token; image use and plain yes/no of each
+# --distill 1 (alone and with the yes/no mixture), 16 symbols per token, a 2sep warm-up on the token
+# states (--codec-warmup states); image use and plain yes/no of each
 # (README "Where the binding is lost"); into runs/cells2/ (not committed), figures into
 # results/stage2/cells-stages/. About two hours alone on the 2 cores (train_minutes in each meta.json: the chain 40.5 min, each stage-2 branch 12-26).
 CS := runs/cells2
@@ -223,7 +224,7 @@ CS_TRAIN := $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-ex
 CS_Z := --vision-lr-scale 0 --ban-lr-scale 0
 CS_MX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25
 CS_S2 := $(CS_TRAIN) --init $(CS)/sft $(CS_Z)
-CS_RUNS := s0 yn mx sft s2 s2sep400 s2-ymix s2-snr10 s2-kd s2-kd-ymix s2-spt16
+CS_RUNS := s0 yn mx sft s2 s2sep400 s2-ymix s2-snr10 s2-kd s2-kd-ymix s2-spt16 s2-recon
 cells-stages: $(STAMP)
 	mkdir -p results/stage2/cells-stages
 	test -f $(CS)/0v/model.safetensors || $(CS_TRAIN) --stages 0v --easy-vqa-cells --out $(CS)/0v
@@ -238,6 +239,7 @@ cells-stages: $(STAMP)
 	test -f $(CS)/s2-kd/model.safetensors || $(CS_S2) --stages 2sep,2 --distill 1 --out $(CS)/s2-kd
 	test -f $(CS)/s2-kd-ymix/model.safetensors || $(CS_S2) --stages 2sep,2 --distill 1 --stage-mix 2sep=$(CS_MX) --stage-mix 2=$(CS_MX) --out $(CS)/s2-kd-ymix
 	test -f $(CS)/s2-spt16/model.safetensors || $(CS_S2) --stages 2sep,2 --symbols-per-token 16 --out $(CS)/s2-spt16
+	test -f $(CS)/s2-recon/model.safetensors || $(CS_S2) --stages 2sep,2 --codec-warmup states --out $(CS)/s2-recon
 	for c in $(CS_RUNS); do \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(CS)/$$c --dataset easy_vqa --num-examples 600 --batch-size 100 --out results/stage2/cells-stages/image_use_$${c}_easy_vqa.csv; \
 		$(EVAL) --checkpoint $(CS)/$$c --channel none --snr 0 --max-samples 600 --dataset easy_vqa_yesno_plain --no-plot --out results/stage2/cells-stages/$${c}_easy_vqa_yesno_plain_none.csv; done
