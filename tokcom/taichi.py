@@ -185,6 +185,12 @@ class TaiChi(nn.Module):
         return prompt_len * self.channel_encoder.symbols_per_token
 
     # -- receiver ------------------------------------------------------------
+    def through_channel(self, z: torch.Tensor, channel: Channel, snr_db: torch.Tensor,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+        """Token states Z (B, P, D) -> channel encoder -> ``channel`` at ``snr_db`` (B,) ->
+        equaliser and channel decoder: ``Z_hat`` (B, P, D)."""
+        return self.receive_states(channel(self.channel_encoder(z), snr_db, generator=generator))
+
     def receive_states(self, out: ChannelOutput) -> torch.Tensor:
         """Equalise and channel-decode: ``Z_hat`` (..., P, D) from the channel output only."""
         x_hat, no_eff = equalize(out.y, out.h, out.no, self.equalizer, err_var=out.err_var)
@@ -221,8 +227,6 @@ class TaiChi(nn.Module):
         :meth:`loss`: ``channel=None`` sends the token states themselves, no codec)."""
         z = self.token_states(prompt_ids, images)
         if channel is not None:
-            s = self.channel_encoder(z)
-            out = channel(s, snr_db, generator=generator)
-            z = self.receive_states(out)
+            z = self.through_channel(z, channel, snr_db, generator)
         feed = answer_ids[:, :-1].clamp_min(0)                   # pads fed as id 0, masked below
         return self.llm.decode(z, feed)                           # (B, T, V)

@@ -25,6 +25,7 @@ the log to ``<out>/train_log.csv``.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import math
@@ -54,6 +55,7 @@ from .data.easy_vqa import EasyVQA
 from .factory import build_codec, create_taichi
 from .lora import apply_lora
 from .stages import STAGES, param_groups, set_trainable, stage_base, trainable_parameters
+from .taichi import IGNORE
 from .vision_pretrain import pretrain_vision
 
 __all__ = ["main", "parse_mix", "train"]
@@ -172,11 +174,11 @@ def _save_state(model, opt, state_dir: Path, pos: dict, teacher=None) -> None:
     tmp = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
-              str(tmp / "model.safetensors"))
-    if teacher is not None:   # --distill: the model as it entered the stage
-        save_file({k: v.detach().contiguous().clone() for k, v in teacher.state_dict().items()},
-                  str(tmp / "teacher.safetensors"))
+    # --distill: the teacher (the model as it entered the stage) is kept beside the model
+    for name, m in (("model", model), ("teacher", teacher)):
+        if m is not None:
+            save_file({k: v.detach().contiguous().clone() for k, v in m.state_dict().items()},
+                      str(tmp / f"{name}.safetensors"))
     tensors, meta = {}, {"param_groups": opt.state_dict()["param_groups"]}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
@@ -234,9 +236,14 @@ def _calibrate_codec(model, tok, cfg, stage_sets, batch_size: int, seed: int, de
     return int(z.shape[0])
 
 
-def _loss(model, b: dict, kw: dict, teacher=None, distill: float = 0.0) -> torch.Tensor:
+def _loss(model, b: dict, kw: dict, teacher=None, distill: float = 0.0,
+          states: bool = False) -> torch.Tensor:
+    """The step's loss: a baseline's own; ``states``: the codec's :func:`state_loss`; otherwise
+    the answers' cross-entropy, plus the ``distill`` term when there is a ``teacher``."""
     if isinstance(model, DeepSC):
         return model.batch_loss(b, **kw)
+    if states:
+        return state_loss(model, b, kw)
     if teacher is None or distill <= 0:
         return model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
     logits = model.answer_logits(b["prompt_ids"], b["images"], b["answer_ids"], **kw).float()
@@ -251,8 +258,7 @@ def state_loss(model, b: dict, kw: dict) -> torch.Tensor:
     passes nothing; 0: it passes them exactly). The VLM is frozen here; only the codec learns."""
     with torch.no_grad():
         z = model.token_states(b["prompt_ids"], b["images"]).float()
-    out = kw["channel"](model.channel_encoder(z), kw["snr_db"], generator=kw["generator"])
-    z_hat = model.receive_states(out).float()
+    z_hat = model.through_channel(z, kw["channel"], kw["snr_db"], kw["generator"]).float()
     return (z_hat - z).pow(2).mean() / z.var().clamp_min(1e-12)
 
 
@@ -260,7 +266,7 @@ def answer_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, answer_ids: 
                 distill: float) -> torch.Tensor:
     """Cross-entropy on the answer tokens plus ``distill`` x KL(teacher || student) on the same
     positions (``--distill``): logits (B, T, V), ``answer_ids`` (B, T) with -100 pads."""
-    keep = answer_ids != -100
+    keep = answer_ids != IGNORE
     s, t = logits[keep], teacher_logits[keep]
     ce = torch.nn.functional.cross_entropy(s, answer_ids[keep])
     kl = torch.nn.functional.kl_div(s.log_softmax(-1), t.log_softmax(-1), log_target=True,
@@ -297,8 +303,7 @@ def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234,
             else:
                 z = model.token_states(b["prompt_ids"], b["images"])
                 if through_codec:
-                    out = channels.get("none")(model.channel_encoder(z), torch.zeros(len(z), device=z.device))
-                    z = model.receive_states(out)
+                    z = model.through_channel(z, channels.get("none"), torch.zeros(len(z), device=z.device))
                 pred = decode_answers(tok, model.generate(z, cfg.answer_tokens(b["task"]),
                                                           tok.eos_token_id))
             task = get_task(b["task"])
@@ -332,8 +337,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         raise ValueError(f"--codec-warmup is answers or states, got {codec_warmup!r}")
     if distill < 0 or not math.isfinite(distill):
         raise ValueError(f"--distill must be a finite weight >= 0, got {distill}")
-    if distill > 0 and "2" not in [stage_base(s) for s in stages]:
+    kinds = [stage_base(s) for s in stages]
+    if distill > 0 and "2" not in kinds:
         raise ValueError("--distill weights a term of stage 2; --stages has no 2")
+    if codec_warmup != "answers" and "2sep" not in kinds:
+        raise ValueError("--codec-warmup changes stage 2sep's loss; --stages has no 2sep")
     stage_mix = dict(stage_mix or {})
     unknown = sorted(set(stage_mix) - set(stages))
     if unknown:
@@ -430,7 +438,6 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             apply_lora(model, cfg.lora)
         teacher = None
         if kind == "2" and distill > 0 and not isinstance(model, DeepSC):
-            import copy
             teacher = copy.deepcopy(model).eval().requires_grad_(False)
         set_trainable(model, stage, llm_via_lora=llm_via_lora)
         # 1a trains BAN + projector, which only image tasks reach
@@ -475,10 +482,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             cur_lr = _lr_at(step, total, stage_lr, warmup=max(1, total // 20))
             for grp in opt.param_groups:
                 grp["lr"] = grp["scale"] * cur_lr
-            if kind == "2sep" and codec_warmup == "states" and not isinstance(model, DeepSC):
-                loss = state_loss(model, b, kw)
-            else:
-                loss = _loss(model, b, kw, teacher, distill)
+            loss = _loss(model, b, kw, teacher, distill,
+                         states=kind == "2sep" and codec_warmup == "states")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))

@@ -350,3 +350,5 @@ def test_codec_warm_up_on_the_token_states_learns_to_pass_them(tmp_path, cfg_pat
     assert json.loads((out / "meta.json").read_text())["codec_warmup"] == "states"
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "x"), "--codec-warmup", "bits"])
+    assert main(["--preset", cfg_path, "--out", str(tmp_path / "y"), "--stages", "2",
+                 "--codec-warmup", "states", *ARGS]) == 2        # no 2sep: it would change nothing
