@@ -28,6 +28,18 @@ outputs standardised states that it maps back; both hold the same statistics
 Added because two smollm2 runs without it answered near-constant words through
 the codec; the run with it did no better at the same budget (README, "smollm2"),
 so it did not remove that failure.
+
+Coding the tokens jointly (``context_layers > 0``): by default every token state is
+coded alone, so each token gets the same ``symbols_per_token`` whatever it carries
+(a left pad, a background cell of the image, the question's key word). With
+context layers the encoder runs ``context_layers`` bidirectional Transformer layers
+over the example's token states (with a learned position embedding, so that equal
+states at different positions can send different symbols) before the per-token
+map to symbols, and the decoder runs as many over the decoded states of all
+received tokens before its output: a token's symbols may then carry what other
+tokens need, and the decoder may use the whole received sequence. The channel uses
+per sample stay ``P x symbols_per_token``; the receiver still sees only the channel
+output (and its noise estimate).
 """
 from __future__ import annotations
 
@@ -70,6 +82,32 @@ class _StateStats(nn.Module):
         self.calibrated.fill_(1)
 
 
+class _Context(nn.Module):
+    """``layers`` pre-norm bidirectional Transformer layers over the tokens of one example,
+    after a learned position embedding of up to ``max_tokens`` positions (joint coding)."""
+
+    def __init__(self, dim: int, layers: int, max_tokens: int, heads: int = 4) -> None:
+        super().__init__()
+        if layers < 1 or max_tokens < 1:
+            raise ValueError(f"context coding needs layers >= 1 and max_tokens >= 1, got "
+                             f"{layers}, {max_tokens}")
+        if dim % heads:
+            raise ValueError(f"context coding needs a state width divisible by {heads} heads, got {dim}")
+        self.pos = nn.Parameter(torch.zeros(max_tokens, dim))
+        nn.init.normal_(self.pos, std=0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = x.shape[-2]
+        if p > self.pos.shape[0]:
+            raise ValueError(f"{p} tokens exceed the codec's {self.pos.shape[0]} positions")
+        lead = x.shape[:-2]
+        y = self.layers((x + self.pos[:p].to(x.dtype)).reshape(-1, p, x.shape[-1]))
+        return y.reshape(*lead, p, x.shape[-1])
+
+
 class ChannelEncoder(nn.Module):
     """Token states (B, P, D) -> complex symbols (B, P * symbols_per_token), unit power.
 
@@ -80,13 +118,14 @@ class ChannelEncoder(nn.Module):
     """
 
     def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None,
-                 state_stats: bool = False) -> None:
+                 state_stats: bool = False, context_layers: int = 0, max_tokens: int = 0) -> None:
         super().__init__()
         if symbols_per_token < 1:
             raise ValueError(f"symbols_per_token must be >= 1, got {symbols_per_token}")
         hidden = hidden or dim
         self.symbols_per_token = int(symbols_per_token)
         self.stats = _StateStats(dim) if state_stats else None
+        self.context = _Context(dim, context_layers, max_tokens) if context_layers else None
         self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(),
                                  nn.Linear(hidden, 2 * symbols_per_token))
 
@@ -94,6 +133,8 @@ class ChannelEncoder(nn.Module):
         b, p, _ = z.shape
         if self.stats is not None:
             z = self.stats.standardize(z)
+        if self.context is not None:
+            z = self.context(z)
         s = real_to_complex(self.net(z).float())             # (B, P, spt)
         return normalize_power(s.reshape(b, p * self.symbols_per_token))
 
@@ -105,12 +146,14 @@ class ChannelDecoder(nn.Module):
     DEFAULT_NOISE_FLOOR = 1e-4
 
     def __init__(self, dim: int, symbols_per_token: int, hidden: int | None = None,
-                 noise_floor: float = DEFAULT_NOISE_FLOOR, state_stats: bool = False) -> None:
+                 noise_floor: float = DEFAULT_NOISE_FLOOR, state_stats: bool = False,
+                 context_layers: int = 0, max_tokens: int = 0) -> None:
         super().__init__()
         hidden = hidden or dim
         self.symbols_per_token = int(symbols_per_token)
         self.noise_floor = float(noise_floor)
         self.stats = _StateStats(dim) if state_stats else None
+        self.context = _Context(dim, context_layers, max_tokens) if context_layers else None
         # per symbol: Re, Im, and log10 of the effective noise (tells the decoder how much to trust it)
         self.net = nn.Sequential(nn.Linear(3 * symbols_per_token, hidden), nn.GELU(),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, dim))
@@ -125,6 +168,8 @@ class ChannelDecoder(nn.Module):
         noise = torch.log10(no_eff.clamp_min(self.noise_floor)).reshape(*lead, -1, spt, 1)
         feats = torch.cat([re_im, noise.to(re_im.dtype)], -1).flatten(-2)         # (B, P, 3 spt)
         u = self.net(feats)
+        if self.context is not None:
+            u = self.context(u)
         return u if self.stats is None else self.stats.restore(u)
 
 

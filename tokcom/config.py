@@ -62,6 +62,7 @@ class TaiChiConfig:
     symbols_per_token: int = 8           # complex channel uses per transmitted token state
     channel_hidden: int = 0              # channel encoder/decoder width (0: LLM width)
     codec_state_stats: bool = False      # codec standardises states per dimension (tokcom.channel_coding)
+    codec_context_layers: int = 0        # >0: the codec codes an example's tokens jointly (channel_coding)
     tokenizer: Literal["train", "llm"] = "train"
     tokenizer_vocab: int = 2048
     max_prompt_tokens: int = 64          # prompts are left-padded to exactly this many tokens

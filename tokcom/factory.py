@@ -110,9 +110,10 @@ def _vision(cfg: TaiChiConfig) -> tuple[nn.Module, nn.Module | None, int]:
 def build_codec(cfg: TaiChiConfig, dim: int) -> tuple[ChannelEncoder, ChannelDecoder]:
     """A fresh channel encoder/decoder for token states of width ``dim`` at the config's bandwidth."""
     hidden = cfg.channel_hidden or dim
-    stats = cfg.codec_state_stats
-    return (ChannelEncoder(dim, cfg.symbols_per_token, hidden, state_stats=stats),
-            ChannelDecoder(dim, cfg.symbols_per_token, hidden, state_stats=stats))
+    kw = dict(state_stats=cfg.codec_state_stats, context_layers=cfg.codec_context_layers,
+              max_tokens=cfg.max_prompt_tokens)
+    return (ChannelEncoder(dim, cfg.symbols_per_token, hidden, **kw),
+            ChannelDecoder(dim, cfg.symbols_per_token, hidden, **kw))
 
 
 def create_taichi(preset: str | TaiChiConfig | None = None, *, checkpoint: str | Path | None = None,

@@ -323,7 +323,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           vision_lr_scale: float = 1.0, ban_lr_scale: float = 1.0, progress: bool = True,
           stage_mix: dict[str, list[tuple[str, float]]] | None = None,
           freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
-          distill: float = 0.0, codec_warmup: str = "answers") -> Path:
+          distill: float = 0.0, codec_warmup: str = "answers",
+          codec_context: int | None = None) -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
@@ -368,11 +369,15 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         load_pretrained_parts(model, pretrained)
     else:
         model, tok, cfg = create_taichi(preset, device=device)
-    if symbols_per_token is not None and symbols_per_token != getattr(cfg, "symbols_per_token", None):
-        if isinstance(model, DeepSC) or not set(stages) & {"2", "2sep"}:
-            raise ValueError("--symbols-per-token needs a TaiChi model and a stage that trains the "
-                             "codec (2 or 2sep)")
-        cfg.symbols_per_token = int(symbols_per_token)   # a fresh codec at the new bandwidth
+    codec_changes = {k: int(v) for k, v in (("symbols_per_token", symbols_per_token),
+                                            ("codec_context_layers", codec_context))
+                     if v is not None and v != getattr(cfg, k, None)}
+    if codec_changes:
+        if isinstance(model, DeepSC) or not {stage_base(s) for s in stages} & {"2", "2sep"}:
+            raise ValueError("--symbols-per-token and --codec-context need a TaiChi model and a "
+                             "stage that trains the codec (2 or 2sep)")
+        for k, v in codec_changes.items():               # a fresh codec of the new shape
+            setattr(cfg, k, v)
         enc, dec = build_codec(cfg, model.llm.lm.config.hidden_size)
         model.channel_encoder, model.channel_decoder = enc.to(device), dec.to(device)
     # loading a checkpoint floors the decoder's noise feature for evaluation (the top of its training
@@ -521,6 +526,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                                  else "token states, no channel codec"), "preset": preset, "init": init,
             "pretrained_parts_from": pretrained, "code": code,
             "symbols_per_token": getattr(cfg, "symbols_per_token", None),
+            **({"codec_context_layers": cfg.codec_context_layers}
+               if getattr(cfg, "codec_context_layers", 0) else {}),
             **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {}),
             **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
@@ -597,6 +604,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--symbols-per-token", type=int, default=None,
                    help="channel uses per transmitted token: replaces the codec with a fresh one of "
                         "this bandwidth (stages 2/2sep; e.g. a 2sep codec at another budget)")
+    p.add_argument("--codec-context", type=int, default=None, metavar="N",
+                   help="code the tokens of an example jointly: N Transformer layers across the "
+                        "tokens in the channel encoder and in the decoder (0: each token alone, the "
+                        "preset's default); replaces the codec with a fresh one (stages 2/2sep), "
+                        "same channel uses")
     p.add_argument("--out", required=True, help="output folder (checkpoint, state/, train_log.csv)")
     p.add_argument("--stages", default=DEFAULT_STAGES,
                    help=f"comma list from {', '.join(STAGES)}; a stage may carry a tag (0.yesno: the "
@@ -668,6 +680,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--batch-size must be >= 1")
         if ns.easy_vqa_cells and not any(stage_base(s) == "0v" for s in stages):
             raise ValueError("--easy-vqa-cells changes stage 0v's targets; --stages has no 0v")
+        if ns.codec_context is not None and ns.codec_context < 0:
+            raise ValueError(f"--codec-context must be >= 0, got {ns.codec_context}")
         if ns.eval_examples < 0:
             raise ValueError("--eval-examples must be >= 0 (0: no closing check)")
         out = train(preset=ns.preset, out=Path(ns.out), stages=stages, steps=_steps(ns.steps, stages),
@@ -683,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
                     eval_examples=ns.eval_examples, progress=not ns.no_progress,
                     stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen",
                     easy_cells=ns.easy_vqa_cells, distill=ns.distill,
-                    codec_warmup=ns.codec_warmup)
+                    codec_warmup=ns.codec_warmup, codec_context=ns.codec_context)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -71,3 +71,48 @@ def test_state_statistics_travel_with_the_checkpoint(tmp_path):
     loaded, _, cfg2 = load_checkpoint(tmp_path / "ck")
     assert cfg2.codec_state_stats and not needs_state_calibration(loaded)
     assert torch.equal(loaded.channel_decoder.stats.mean, model.channel_decoder.stats.mean)
+
+
+def test_joint_coding_lets_tokens_share_symbols_at_the_same_channel_uses():
+    """With context layers a token's symbols depend on the other tokens and on its position; each
+    token alone (the default) they depend on its own state only. Same channel uses, unit power."""
+    import pytest
+    torch.manual_seed(0)
+    z = torch.randn(2, 6, 16)
+    z2 = z.clone()
+    z2[:, 5] += torch.randn(16)                           # change the last token only
+    same = z.clone()
+    same[:, 1] = same[:, 0]                               # two equal states at positions 0 and 1
+    alone, joint = ChannelEncoder(16, 2), ChannelEncoder(16, 2, context_layers=1, max_tokens=8)
+    for enc in (alone, joint):
+        x = enc(z)
+        assert x.shape == (2, 12) and torch.allclose((x.abs() ** 2).mean(1), torch.ones(2))
+    # symbols of tokens 0-4 before power normalisation: compare directions, not the scale
+    def first(enc, v):
+        s = enc(v)[:, :10]
+        return s / s.abs().pow(2).sum(1, keepdim=True).sqrt()
+    assert torch.allclose(first(alone, z), first(alone, z2), atol=1e-6)
+    assert not torch.allclose(first(joint, z), first(joint, z2), atol=1e-4)
+    assert torch.allclose(alone(same)[:, 0:2], alone(same)[:, 2:4])
+    assert not torch.allclose(joint(same)[:, 0:2], joint(same)[:, 2:4])
+    dec = ChannelDecoder(16, 2, context_layers=1, max_tokens=8)
+    y = torch.randn(2, 12, dtype=torch.complex64)
+    y2 = y.clone()
+    y2[:, 11] += 1.0                                      # the last token's received symbols
+    no = torch.full((2, 12), 0.01)
+    assert dec(y, no).shape == (2, 6, 16)
+    assert not torch.allclose(dec(y, no)[:, 0], dec(y2, no)[:, 0], atol=1e-5)
+    with pytest.raises(ValueError, match="exceed the codec's 8 positions"):
+        joint(torch.randn(1, 9, 16))
+
+
+def test_joint_codec_travels_with_the_checkpoint(tmp_path):
+    from conftest import small_config
+    from tokcom.factory import create_taichi
+    model, tok, cfg = create_taichi(small_config(codec_context_layers=1))
+    assert model.channel_encoder.context is not None and model.channel_decoder.context is not None
+    save_checkpoint(model, tok, cfg, tmp_path / "ck")
+    loaded, _, cfg2 = load_checkpoint(tmp_path / "ck")
+    assert cfg2.codec_context_layers == 1
+    assert torch.equal(loaded.channel_encoder.context.pos, model.channel_encoder.context.pos)
+    assert model.symbols_per_sample(cfg.max_prompt_tokens) == cfg.max_prompt_tokens * cfg.symbols_per_token

@@ -130,6 +130,16 @@ def test_separate_codec_at_another_bandwidth(tmp_path, cfg_path):
     # a stage without the codec cannot change its bandwidth
     assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), "--stages", "1a",
                  "--steps", "1a=1", "--symbols-per-token", "2", *ARGS]) == 2
+    # a codec that codes the tokens jointly, at the preset's bandwidth
+    joint = tmp_path / "s2joint"
+    assert main(["--preset", cfg_path, "--init", str(vlm), "--out", str(joint), "--stages", "2sep",
+                 "--steps", "2sep=2", "--codec-context", "1", *ARGS]) == 0
+    model, _, cfg = load_checkpoint(joint)
+    assert cfg.codec_context_layers == 1 and model.channel_decoder.context is not None
+    assert json.loads((joint / "meta.json").read_text())["codec_context_layers"] == 1
+    for bad in (["--stages", "1a", "--steps", "1a=1", "--codec-context", "1"],
+                ["--stages", "2sep", "--steps", "2sep=1", "--codec-context", "-1"]):
+        assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), *bad, *ARGS]) == 2
 
 
 def test_vision_lr_scale_zero_keeps_the_towers_and_trains_the_rest(tmp_path, cfg_path):
