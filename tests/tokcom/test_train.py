@@ -109,8 +109,8 @@ def test_no_closing_check_records_no_figures(tmp_path, cfg_path):
 def test_2sep_before_2_is_a_short_warm_up_and_alone_keeps_its_budget():
     assert DEFAULT_STAGES.split(",")[-2:] == ["2sep", "2"]
     assert _steps(None, DEFAULT_STAGES.split(","))["2sep"] == WARMUP_2SEP_STEPS < _steps(None)["2sep"]
-    assert _steps(None, ["2sep"])["2sep"] == _steps(None)["2sep"] == _steps(None)["2"] == 2400  # same budget
-    assert _steps(None, ["2", "2sep"])["2sep"] == 2400                       # not a warm-up
+    assert _steps(None, ["2sep"])["2sep"] == _steps(None)["2sep"] == _steps(None)["2"] == 2000  # same budget
+    assert _steps(None, ["2", "2sep"])["2sep"] == 2000                       # not a warm-up
     assert _steps("2sep=7", ["2sep", "2"])["2sep"] == 7                      # explicit wins
     with pytest.raises(ValueError):
         _steps("2sep=0", ["2sep", "2"])
