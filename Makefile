@@ -51,6 +51,10 @@ bench: $(STAMP)
 
 # the shipped checkpoint's held-out figures in the README (results/taichi_*.csv)
 EVAL := $(PY) -m simulations.snr_sweep --system taichi --no-progress --batch-size 100
+# the experiments below were measured with the per-token channel codec (each token state coded
+# alone) and a 2400-step stage 2, before the tiny preset coded the tokens jointly (commit c8ee291);
+# their commands name that codec so that a rerun measures what the README reports
+PERTOKEN := --codec-context 0
 eval-shipped: $(STAMP)
 	for d in clevr_gen easy_vqa; do \
 		$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi_$${d}_none.csv; \
@@ -70,7 +74,7 @@ eval-shipped: $(STAMP)
 CAPTION_MIX := clevr_gen:0.3,clevr_caption:0.2,easy_vqa:0.25,synthetic_sentiment:0.25
 CAPTIONS := checkpoints/variants/taichi-captions
 captions: $(STAMP)
-	$(PY) -m tokcom.train --preset tiny --seed 0 --stages 0,1a,1b,2 --mix $(CAPTION_MIX) --steps 0=3600,2=1200 --out $(CAPTIONS)
+	$(PY) -m tokcom.train --preset tiny --seed 0 --stages 0,1a,1b,2 $(PERTOKEN) --mix $(CAPTION_MIX) --steps 0=3600,2=1200 --out $(CAPTIONS)
 	for d in clevr_gen easy_vqa; do \
 		$(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi-captions_$${d}_none.csv; \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(CAPTIONS) --dataset $$d --out results/image_use_taichi-captions_$$d.csv; done
@@ -123,17 +127,17 @@ PLAIN_MIX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sent
 ABL_RUNS := s2 s2-warm s2-spt16 s2sep ban-frozen ban-frozen-mix ban-frozen-s2-warm ban-frozen-mix-s2-warm candidate yesno-balanced yesno-plain
 ablation: $(STAMP)
 	$(PY) -m tokcom.train --seed 0 --stages 0v --eval-examples 10 --out $(ABL)/0v
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2 --steps 2=1200 --out $(ABL)/s2
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2sep,2 --steps 2sep=400,2=1200 --out $(ABL)/s2-warm
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2 --steps 2=1200 --symbols-per-token 16 --out $(ABL)/s2-spt16
-	$(PY) -m tokcom.train --seed 0 --init $(VLM0V) --mix $(MIX3) --stages 2sep --steps 2sep=1200 --out $(ABL)/s2sep
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(VLM0V) --mix $(MIX3) --stages 2 --steps 2=1200 --out $(ABL)/s2
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(VLM0V) --mix $(MIX3) --stages 2sep,2 --steps 2sep=400,2=1200 --out $(ABL)/s2-warm
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(VLM0V) --mix $(MIX3) --stages 2 --steps 2=1200 --symbols-per-token 16 --out $(ABL)/s2-spt16
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(VLM0V) --mix $(MIX3) --stages 2sep --steps 2sep=1200 --out $(ABL)/s2sep
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b --vision-lr-scale 0 --ban-lr-scale 0 --mix $(MIX3) --out $(ABL)/ban-frozen
 	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix
-	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen --stages 2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(MIX3) --out $(ABL)/ban-frozen-s2-warm
-	$(PY) -m tokcom.train --seed 0 --init $(ABL)/ban-frozen-mix --stages 2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix-s2-warm
-	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(CAND_MIX) --out $(ABL)/candidate
-	$(PY) -m tokcom.train --seed 0 --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(BAL_MIX) --out $(ABL)/yesno-balanced
-	$(PY) -m tokcom.train --seed 0 --preset tiny --stages 0v,0,1a,1b,2sep,2 --mix $(PLAIN_MIX) --steps 0=3500,2=1200 --out $(ABL)/yesno-plain
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(ABL)/ban-frozen --stages 2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(MIX3) --out $(ABL)/ban-frozen-s2-warm
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(ABL)/ban-frozen-mix --stages 2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(ABL_MIX) --out $(ABL)/ban-frozen-mix-s2-warm
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(CAND_MIX) --out $(ABL)/candidate
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --init $(ABL)/0v --stages 0,1a,1b,2sep,2 --steps 2sep=400,2=1200 --vision-lr-scale 0 --ban-lr-scale 0 --mix $(BAL_MIX) --out $(ABL)/yesno-balanced
+	$(PY) -m tokcom.train --seed 0 $(PERTOKEN) --preset tiny --stages 0v,0,1a,1b,2sep,2 --mix $(PLAIN_MIX) --steps 0=3500,2=1200 --out $(ABL)/yesno-plain
 	$(PY) -m tokcom.feature_probe --checkpoint $(ABL)/0v $(VLM0V) $(ABL)/ban-frozen $(V1) $(V2) --out results/ablation/feature_probe.csv
 	for c in $(ABL_RUNS); do \
 		$(EVAL) --checkpoint $(ABL)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --out results/ablation/$${c}_easy_vqa_none.csv; \
@@ -175,11 +179,11 @@ stage2: $(STAMP)
 	mkdir -p results/stage2
 	test -f $(S2)/p0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 100 --stages 0v,0 --out $(S2)/p0
 	test -f $(S2)/p1/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p0 --stages 0.yesno,0.mixed,1a,1b --out $(S2)/p1
-	test -f $(S2)/b0/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 --stages 2sep,2 --steps 2=1200 --out $(S2)/b0
-	test -f $(S2)/b0s1/model.safetensors || $(S2_TRAIN) --seed 1 --init $(S2)/p1 --stages 2sep,2 --steps 2=1200 --out $(S2)/b0s1
-	test -f $(S2)/b2/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 --stages 2sep,2 --steps 2=2400 --out $(S2)/b2
-	test -f $(S2)/b2s1/model.safetensors || $(S2_TRAIN) --seed 1 --init $(S2)/p1 --stages 2sep,2 --steps 2=2400 --out $(S2)/b2s1
-	test -f $(S2)/b1/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 --stages 2sep,2 --steps 2=1200 --stage-mix 2=$(PLAIN_MIX) --out $(S2)/b1
+	test -f $(S2)/b0/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 $(PERTOKEN) --stages 2sep,2 --steps 2=1200 --out $(S2)/b0
+	test -f $(S2)/b0s1/model.safetensors || $(S2_TRAIN) --seed 1 --init $(S2)/p1 $(PERTOKEN) --stages 2sep,2 --steps 2=1200 --out $(S2)/b0s1
+	test -f $(S2)/b2/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 $(PERTOKEN) --stages 2sep,2 --steps 2=2400 --out $(S2)/b2
+	test -f $(S2)/b2s1/model.safetensors || $(S2_TRAIN) --seed 1 --init $(S2)/p1 $(PERTOKEN) --stages 2sep,2 --steps 2=2400 --out $(S2)/b2s1
+	test -f $(S2)/b1/model.safetensors || $(S2_TRAIN) --seed 0 --init $(S2)/p1 $(PERTOKEN) --stages 2sep,2 --steps 2=1200 --stage-mix 2=$(PLAIN_MIX) --out $(S2)/b1
 	for c in $(S2_RUNS); do \
 		for d in easy_vqa easy_vqa_yesno_plain clevr_gen; do \
 			$(EVAL) --checkpoint $(S2)/$$c --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/$${c}_$${d}_none.csv; done; \
@@ -205,7 +209,7 @@ CELLS := runs/cells
 cells: $(STAMP)
 	mkdir -p results/stage2
 	test -f $(CELLS)/0v/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 0 --stages 0v --easy-vqa-cells --out $(CELLS)/0v
-	test -f $(CELLS)/full/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 0 --init $(CELLS)/0v --stages 0,0.yesno,0.mixed,1a,1b,2sep,2 --vision-lr-scale 0 --ban-lr-scale 0 --out $(CELLS)/full
+	test -f $(CELLS)/full/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 0 --init $(CELLS)/0v --stages 0,0.yesno,0.mixed,1a,1b,2sep,2 $(PERTOKEN) --steps 2=2400 --vision-lr-scale 0 --ban-lr-scale 0 --out $(CELLS)/full
 	for d in easy_vqa easy_vqa_yesno_plain clevr_gen; do \
 		$(EVAL) --checkpoint $(CELLS)/full --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/stage2/cells_$${d}_none.csv; done
 	$(EVAL) --checkpoint $(CELLS)/full --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split val --out results/stage2/cells_sentiment_val_none.csv
@@ -223,8 +227,8 @@ CS := runs/cells2
 CS_TRAIN := $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --eval-examples 0
 CS_Z := --vision-lr-scale 0 --ban-lr-scale 0
 CS_MX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25
-CS_S2 := $(CS_TRAIN) --init $(CS)/sft $(CS_Z)
-CS_RUNS := s0 yn mx sft s2 s2sep400 s2-ymix s2-snr10 s2-kd s2-kd-ymix s2-spt16 s2-recon
+CS_S2 := $(CS_TRAIN) --init $(CS)/sft $(CS_Z) $(PERTOKEN) --steps 2=2400
+CS_RUNS := s0 yn mx sft s2 s2sep400 s2-ymix s2-snr10 s2-kd s2-kd-ymix s2-spt16 s2-recon s2-ctx1 s2-ctx2
 cells-stages: $(STAMP)
 	mkdir -p results/stage2/cells-stages
 	test -f $(CS)/0v/model.safetensors || $(CS_TRAIN) --stages 0v --easy-vqa-cells --out $(CS)/0v
@@ -240,6 +244,8 @@ cells-stages: $(STAMP)
 	test -f $(CS)/s2-kd-ymix/model.safetensors || $(CS_S2) --stages 2sep,2 --distill 1 --stage-mix 2sep=$(CS_MX) --stage-mix 2=$(CS_MX) --out $(CS)/s2-kd-ymix
 	test -f $(CS)/s2-spt16/model.safetensors || $(CS_S2) --stages 2sep,2 --symbols-per-token 16 --out $(CS)/s2-spt16
 	test -f $(CS)/s2-recon/model.safetensors || $(CS_S2) --stages 2sep,2 --codec-warmup states --out $(CS)/s2-recon
+	test -f $(CS)/s2-ctx1/model.safetensors || $(CS_S2) --stages 2sep,2 --codec-context 1 --out $(CS)/s2-ctx1
+	test -f $(CS)/s2-ctx2/model.safetensors || $(CS_S2) --stages 2sep,2 --codec-context 2 --out $(CS)/s2-ctx2
 	for c in $(CS_RUNS); do \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(CS)/$$c --dataset easy_vqa --num-examples 600 --batch-size 100 --out results/stage2/cells-stages/image_use_$${c}_easy_vqa.csv; \
 		$(EVAL) --checkpoint $(CS)/$$c --channel none --snr 0 --max-samples 600 --dataset easy_vqa_yesno_plain --no-plot --out results/stage2/cells-stages/$${c}_easy_vqa_yesno_plain_none.csv; done
@@ -261,11 +267,11 @@ figures: $(STAMP)
 TRAIN := $(PY) -m tokcom.train --seed 0
 variants: $(STAMP)
 	$(TRAIN) --mix $(MIX3) --preset tiny --pretrained $(V1) --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-vlm
-	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2 --steps 2=1200 --out checkpoints/variants/taichi-joint
-	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --steps 2sep=1200 --out checkpoints/variants/taichi-separate
+	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm $(PERTOKEN) --stages 2 --steps 2=1200 --out checkpoints/variants/taichi-joint
+	$(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm $(PERTOKEN) --stages 2sep --steps 2sep=1200 --out checkpoints/variants/taichi-separate
 	$(TRAIN) --mix $(MIX3) --preset tiny-noban --pretrained $(V1) --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-noban-vlm
 	$(TRAIN) --mix $(MIX3) --preset tiny-mlp --pretrained $(V1) --stages 1a,1b --steps 1a=600,1b=300 --out checkpoints/variants/taichi-mlp-vlm
-	for k in 1 8 2; do $(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm --stages 2sep --steps 2sep=1200 --symbols-per-token $$k --out checkpoints/variants/taichi-separate-s$$k; done
+	for k in 1 8 2; do $(TRAIN) --mix $(MIX3) --preset tiny --init checkpoints/variants/taichi-vlm $(PERTOKEN) --stages 2sep --steps 2sep=1200 --symbols-per-token $$k --out checkpoints/variants/taichi-separate-s$$k; done
 	$(TRAIN) --mix $(MIX3) --preset mobilevlm-tiny --pretrained $(V1) --stages 1a,1b,2 --steps 1a=600,1b=300,2=1200 --out checkpoints/variants/mobilevlm
 
 # the DeepSC family: end to end over the channel, the e2e default of 1200 steps x 32 (the stage-2 budget
