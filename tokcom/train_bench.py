@@ -15,6 +15,11 @@ that, timed on the same batches (the trainer's own draws of a stage's mixture, f
 
 Reports seconds per step over the last ``--measure`` of ``--steps`` steps (the memo fills in the
 first ones, as it does early in a stage), the ratio to ``zero-lr`` and the memo's hit rate.
+
+``--codec-context 0 1`` times stage ``2`` instead (joint coding with the channel in the loop, LoRA on
+the LM, the front end held at learning rate 0 as the default recipe does) with a codec of each
+number of context layers (0: each token coded alone), on the same batches, channels and SNRs, and
+reports the ratio to the first.
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ import torch
 from channels.rng import make_generator
 
 from . import train as T
-from .factory import create_taichi
+from .factory import build_codec, create_taichi
+from .lora import apply_lora
 from .stages import param_groups, set_trainable, trainable_parameters
 
 __all__ = ["main"]
@@ -71,6 +77,37 @@ def _run(mode: str, preset: str, stage: str, sets, steps: int, measure: int, bat
     return per_step, hits / max(1, lookups)
 
 
+def _run_codec(context: int, preset: str, sets, steps: int, measure: int, batch_size: int,
+               seed: int) -> float:
+    """Seconds per stage-2 step with a codec of ``context`` layers (see the module docstring)."""
+    import channels
+    torch.manual_seed(seed)
+    model, tok, cfg = create_taichi(preset)
+    cfg.codec_context_layers = context
+    model.channel_encoder, model.channel_decoder = build_codec(cfg, model.llm.lm.config.hidden_size)
+    apply_lora(model, cfg.lora)
+    set_trainable(model, "2")
+    opt = torch.optim.AdamW(param_groups(model, 1e-3, 0.0, 0.0, freeze_zero=False), lr=1e-3)
+    params = trainable_parameters(model)
+    chans = [channels.get("awgn"), channels.get("rayleigh")]
+    model.train()
+    t_start = None
+    for step in range(steps):
+        if step == steps - measure:
+            t_start = time.perf_counter()
+        g = make_generator(T._batch_seed(seed, "2", step), "cpu")
+        _name, examples = T._draw_batch(sets, batch_size, g)
+        b = T._collate(model, tok, cfg, examples, "cpu")
+        kw = {"channel": chans[step % 2], "snr_db": -5.0 + 25.0 * torch.rand(batch_size, generator=g),
+              "generator": make_generator(T._batch_seed(seed + 1, "2", step), "cpu")}
+        loss = T._loss(model, b, kw)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    return (time.perf_counter() - t_start) / measure
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tokcom.train_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,10 +120,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-images", type=int, default=20000, help="generated CLEVR-style images")
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--codec-context", type=int, nargs="+", default=None, metavar="N",
+                   help="time stage 2 with a codec of each of these numbers of context layers "
+                        "instead of the front-end modes (e.g. 0 1)")
     ns = p.parse_args(argv)
     if not 0 < ns.measure <= ns.steps or ns.batch_size < 1:
         p.error("need 0 < --measure <= --steps and --batch-size >= 1")
+    if ns.codec_context is not None and min(ns.codec_context) < 0:
+        p.error("--codec-context needs numbers >= 0")
     sets = T._train_sets(T.parse_mix(ns.mix), ns.num_images, ns.num_images, ns.seed)
+    if ns.codec_context is not None:
+        res = {c: _run_codec(c, ns.preset, sets, ns.steps, ns.measure, ns.batch_size, ns.seed)
+               for c in ns.codec_context}
+        print(f"stage-2 training step, {ns.preset}, batch {ns.batch_size}, mixture {ns.mix}, "
+              f"{torch.get_num_threads()} threads; last {ns.measure} of {ns.steps} steps:")
+        first = res[ns.codec_context[0]]
+        for c, t in res.items():
+            print(f"  codec context layers {c}: {t:.3f} s/step   {t / first:.2f}x the first")
+        return 0
     res = {m: _run(m, ns.preset, ns.stage, sets, ns.steps, ns.measure, ns.batch_size, ns.seed)
            for m in ns.modes}
     print(f"training step, {ns.preset}, stage {ns.stage}, front end (towers + BAN) fixed, batch "
