@@ -63,7 +63,7 @@ __all__ = ["main", "parse_mix", "train"]
 #: per stage kind, then the default recipe's tagged stages (a label's entry wins over its kind's)
 DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3,
               "0.yesno": 1e-3, "0.mixed": 1e-3}
-DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 2000, "2sep": 2000, "e2e": 1200,
+DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1700, "2sep": 1700, "e2e": 1200,
                  "0.yesno": 800, "0.mixed": 400}
 #: stages with the channel in the loop (SNR drawn per example, channel type per batch)
 CHANNEL_STAGES = ("2", "2sep", "e2e")

@@ -1,6 +1,7 @@
 """Training smoke test: every stage runs, loss falls, a killed run resumes at its step."""
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,8 +110,8 @@ def test_no_closing_check_records_no_figures(tmp_path, cfg_path):
 def test_2sep_before_2_is_a_short_warm_up_and_alone_keeps_its_budget():
     assert DEFAULT_STAGES.split(",")[-2:] == ["2sep", "2"]
     assert _steps(None, DEFAULT_STAGES.split(","))["2sep"] == WARMUP_2SEP_STEPS < _steps(None)["2sep"]
-    assert _steps(None, ["2sep"])["2sep"] == _steps(None)["2sep"] == _steps(None)["2"] == 2000  # same budget
-    assert _steps(None, ["2", "2sep"])["2sep"] == 2000                       # not a warm-up
+    assert _steps(None, ["2sep"])["2sep"] == _steps(None)["2sep"] == _steps(None)["2"] == 1700  # same budget
+    assert _steps(None, ["2", "2sep"])["2sep"] == 1700                       # not a warm-up
     assert _steps("2sep=7", ["2sep", "2"])["2sep"] == 7                      # explicit wins
     with pytest.raises(ValueError):
         _steps("2sep=0", ["2sep", "2"])
@@ -130,14 +131,16 @@ def test_separate_codec_at_another_bandwidth(tmp_path, cfg_path):
     # a stage without the codec cannot change its bandwidth
     assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), "--stages", "1a",
                  "--steps", "1a=1", "--symbols-per-token", "2", *ARGS]) == 2
-    # a codec that codes the tokens jointly, at the preset's bandwidth
+    # a codec with another depth of joint coding than the preset's, at the preset's bandwidth
+    n = json.loads(Path(cfg_path).read_text()).get("codec_context_layers", 0) + 1
     joint = tmp_path / "s2joint"
     assert main(["--preset", cfg_path, "--init", str(vlm), "--out", str(joint), "--stages", "2sep",
-                 "--steps", "2sep=2", "--codec-context", "1", *ARGS]) == 0
+                 "--steps", "2sep=2", "--codec-context", str(n), *ARGS]) == 0
     model, _, cfg = load_checkpoint(joint)
-    assert cfg.codec_context_layers == 1 and model.channel_decoder.context is not None
-    assert json.loads((joint / "meta.json").read_text())["codec_context_layers"] == 1
-    for bad in (["--stages", "1a", "--steps", "1a=1", "--codec-context", "1"],
+    assert cfg.codec_context_layers == n and model.channel_decoder.context is not None
+    assert len(model.channel_decoder.context.layers.layers) == n
+    assert json.loads((joint / "meta.json").read_text())["codec_context_layers"] == n
+    for bad in (["--stages", "1a", "--steps", "1a=1", "--codec-context", str(n)],
                 ["--stages", "2sep", "--steps", "2sep=1", "--codec-context", "-1"]):
         assert main(["--preset", cfg_path, "--out", str(tmp_path / "x"), *bad, *ARGS]) == 2
 
