@@ -81,7 +81,8 @@ captions: $(STAMP)
 	for s in val test; do $(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split $$s --out results/taichi-captions_sentiment_$${s}_none.csv; done
 	$(EVAL) --checkpoint $(CAPTIONS) --channel none --snr 0 --max-samples 500 --task caption --out results/taichi-captions_caption_none.csv
 
-# the smollm2 preset: the pretrained 135M LM through LoRA, the shipped tiny checkpoint's towers, the
+# the smollm2 preset: the pretrained 135M LM through LoRA, the towers of the tiny checkpoint shipped
+# when it was trained (v4, kept as checkpoints/variants/taichi-tiny-v4), the
 # default mixture, a CPU budget of about 70 minutes (README: "smollm2"), then its held-out figures
 # (200 questions each), whether it reads the image, and how its codec carries the token states;
 # trained into runs/smollm2 (resumable after a kill: rerun the target), then copied
@@ -90,7 +91,7 @@ SMOL := checkpoints/variants/taichi-smollm2
 # ~4 hours (not run). Its figures are measured by the commands below, not by a closing check.
 SMOL_DEVICE ?= cpu
 smollm2: $(STAMP)
-	$(PY) -m tokcom.train --preset smollm2 --seed 0 --pretrained checkpoints/taichi-tiny --stages 1a,1b,2sep,2 \
+	$(PY) -m tokcom.train --preset smollm2 --seed 0 --pretrained checkpoints/variants/taichi-tiny-v4 --stages 1a,1b,2sep,2 \
 		--steps 1a=50,1b=300,2sep=250,2=400 --batch-size 32 --eval-examples 0 --save-every 50 \
 		--device $(SMOL_DEVICE) --out runs/smollm2
 	mkdir -p $(SMOL) && cp -r runs/smollm2/config.json runs/smollm2/lora.json runs/smollm2/meta.json \

@@ -80,9 +80,10 @@ DEFAULT_STAGE_MIX = {
     "0.mixed": "clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25",
 }
 #: steps of a ``2sep`` that precedes ``2`` in the same run (a warm-up of the fresh codec on the
-#: frozen VLM); ``2sep`` on its own (the separate-coding variant) keeps stage 2's budget, 2400
-#: (README "Stage 2: run-to-run spread and length": 2400 steps over 1200 gained 6-10 points; one
-#: run at 4800 did worse, same section)
+#: frozen VLM); ``2sep`` on its own (the separate-coding variant) keeps stage 2's budget, 1700
+#: (README "Stage 2: run-to-run spread and length": with the per-token codec 2400 steps over 1200
+#: gained 6-10 points and one run at 4800 did worse; with the joint codec 2000 steps took 45.5
+#: minutes, over the budget, and gave no more than 1700)
 WARMUP_2SEP_STEPS = 400
 #: how a part at learning-rate scale 0 is held by default (``--zero-scale-parts``): ``zero-lr``, the
 #: way the shipped checkpoint was trained (gradient computed and counted in the clipped norm,
