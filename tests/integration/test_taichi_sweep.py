@@ -56,3 +56,8 @@ def test_shipped_checkpoint_is_the_default_recipe():
     assert {k: [tuple(x) for x in v] for k, v in meta["stage_mix"].items()} == {
         k: parse_mix(v) for k, v in DEFAULT_STAGE_MIX.items()}
     assert meta["train_minutes"] <= 45
+    # the codec of the preset (the shipped checkpoint codes its tokens jointly) is the one it holds
+    from tokcom.config import load_config
+    preset_ctx = load_config("tiny").codec_context_layers
+    assert meta.get("codec_context_layers", 0) == preset_ctx
+    assert json.loads((SHIPPED_CHECKPOINT / "config.json").read_text()).get("codec_context_layers", 0) == preset_ctx
