@@ -6,6 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tokcom-installed
 SWEEP_ARGS ?=
+# every recipe line stops at its first failing command, loops included: a sweep that refuses its
+# --out (results of another checkpoint there) fails the target instead of being skipped silently
+.SHELLFLAGS := -ec
 TEST_ARGS  ?=
 # the mixture the committed variants, baselines and the previous shipped checkpoint were trained
 # with (the default mixture before the shipped recipe moved to easy-VQA 0.55 in tokcom.train)

@@ -60,4 +60,4 @@ def test_shipped_checkpoint_is_the_default_recipe():
     from tokcom.config import load_config
     preset_ctx = load_config("tiny").codec_context_layers
     assert meta.get("codec_context_layers", 0) == preset_ctx
-    assert json.loads((SHIPPED_CHECKPOINT / "config.json").read_text()).get("codec_context_layers", 0) == preset_ctx
+    assert load_config(SHIPPED_CHECKPOINT / "config.json").codec_context_layers == preset_ctx
