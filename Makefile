@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -71,6 +71,12 @@ eval-shipped: $(STAMP)
 		$(EVAL) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/taichi_$${d}_none.csv; done
 	for d in clevr_gen easy_vqa; do $(PY) -m simulations.image_use --system taichi --dataset $$d; done
 	$(PY) -m simulations.codec_fidelity --dataset easy_vqa --channel awgn --snr -5 0 10 20 --num-examples 64 --out results/codec_fidelity_taichi.csv
+
+# what the question alone tells (README: "What the question alone tells"): a bag-of-words
+# baseline fitted on the training questions, per question family; no checkpoint involved
+question-prior: $(STAMP)
+	$(PY) -m simulations.question_prior --dataset clevr_gen --test-examples 3000
+	$(PY) -m simulations.question_prior --dataset easy_vqa
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
 # in the mixture and a longer stage 0 (README: "Captioning in the mixture"), then its held-out figures
@@ -253,6 +259,21 @@ cells-stages: $(STAMP)
 	for c in $(CS_RUNS); do \
 		$(PY) -m simulations.image_use --system taichi --checkpoint $(CS)/$$c --dataset easy_vqa --num-examples 600 --batch-size 100 --out results/stage2/cells-stages/image_use_$${c}_easy_vqa.csv; \
 		$(EVAL) --checkpoint $(CS)/$$c --channel none --snr 0 --max-samples 600 --dataset easy_vqa_yesno_plain --no-plot --out results/stage2/cells-stages/$${c}_easy_vqa_yesno_plain_none.csv; done
+
+# the shipped (v5) recipe stopped after 1b, and stage 2 branched from there with generated yes/no
+# questions in its mixture (README: "Where the shipped recipe's gap to 90% lies")
+V5S := runs/v5-stages
+V5S_MX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25
+V5S_NMX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno:0.2,synthetic_sentiment:0.25
+v5-stages: $(STAMP)
+	mkdir -p results/stage2/v5-stages
+	test -f $(V5S)/sft/model.safetensors || $(CS_TRAIN) --stages 0v,0,0.yesno,0.mixed,1a,1b --out $(V5S)/sft
+	test -f $(V5S)/ymix/model.safetensors || $(CS_TRAIN) --init $(V5S)/sft $(CS_Z) --stages 2sep,2 --stage-mix 2=$(V5S_MX) --out $(V5S)/ymix
+	test -f $(V5S)/ynmix/model.safetensors || $(CS_TRAIN) --init $(V5S)/sft $(CS_Z) --stages 2sep,2 --stage-mix 2=$(V5S_NMX) --out $(V5S)/ynmix
+	for c in sft ymix ynmix; do \
+		$(EVAL) --checkpoint $(V5S)/$$c --channel none --snr 0 --max-samples 1000 --dataset easy_vqa --no-plot --out results/stage2/v5-stages/$${c}_easy_vqa_none.csv; \
+		$(EVAL) --checkpoint $(V5S)/$$c --channel none --snr 0 --max-samples 600 --dataset easy_vqa_yesno_plain --no-plot --out results/stage2/v5-stages/$${c}_easy_vqa_yesno_plain_none.csv; \
+		$(PY) -m simulations.image_use --system taichi --checkpoint $(V5S)/$$c --dataset easy_vqa --out results/stage2/v5-stages/$${c}_image_use_easy_vqa.csv; done
 
 # does the VLM learn to see at all? (README: "Does the model read the image?")
 probe: $(STAMP)

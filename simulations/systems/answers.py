@@ -159,7 +159,9 @@ class AnswerSystem(abc.ABC):
 
     def describe(self) -> dict:
         """Parameters that identify the system in a results file (JSON-serialisable)."""
+        version = getattr(self.data, "version", None)     # a generator's question version
         return {"name": self.name, "task": self.task, "dataset": self.dataset,
+                **({"dataset_version": version} if version is not None else {}),
                 "eval_size": len(self.data), **self.describe_system(),
                 **({"metrics": list(self.metrics)} if len(self.metrics) > 1 else {}),
                 **self._extra}

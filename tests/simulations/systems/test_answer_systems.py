@@ -136,6 +136,18 @@ def test_results_name_the_checkpoint_relative_to_the_repository():
     assert s.describe()["checkpoint"] == "checkpoints/taichi-tiny"
 
 
+def test_results_of_the_generated_questions_name_their_generator_version(u_deepsc):
+    """A results file of CLEVR-style questions records the generator's version, so a sweep
+    never resumes rows of another version's questions; other sets add no key."""
+    from tokcom.data.clevr_gen import CLEVRStyle
+    vqa = systems.get("u-deepsc", checkpoint=str(u_deepsc), dataset="clevr_gen", num_examples=4)
+    assert vqa.describe()["dataset_version"] == CLEVRStyle.version == 2
+    text = systems.get("u-deepsc", checkpoint=str(u_deepsc), dataset="synthetic_sentiment",
+                       split="val", num_examples=4)
+    assert "dataset_version" not in text.describe()
+    assert CLEVRStyle("test", 2, task="caption").version is None
+
+
 def test_captioning_trains_and_sweeps_with_an_object_level_score(tmp_path):
     out = _small_taichi_checkpoint(tmp_path, "0,2", "0=3,2=2", "clevr_caption:1,clevr_gen:1")
     assert "clevr_caption" in json.loads((out / "meta.json").read_text())["error_free_accuracy_quick"]

@@ -121,6 +121,47 @@ def test_yes_no_balanced_per_family(big):
     assert 0.47 <= total["yes"] / sum(total.values()) <= 0.53
 
 
+@pytest.fixture(scope="module")
+def wide() -> CLEVRStyle:
+    ds = CLEVRStyle("train", num_images=1500, questions_per_image=3, seed=0)
+    ds.answers()  # scene graphs and questions only
+    return ds
+
+
+def _named_kinds(question: str) -> tuple[str, ...]:
+    words = set(re.findall(r"[a-z]+", question.lower()))
+    values = {"size": cg.SIZES, "color": tuple(COLORS), "material": cg.MATERIALS,
+              "shape": tuple(SHAPES) + tuple(s + "s" for s in SHAPES)}
+    return tuple(k for k, vs in values.items() if words & set(vs))
+
+
+def test_binary_question_wording_does_not_tell_the_answer(wide):
+    """The words that name what is compared or looked for are chosen before the target answer:
+    every compared attribute of ``compare_attribute`` and every kind of ``exist`` and
+    ``exist_pattern`` filter comes with both answers about equally (the old generator tied the compared attribute to the
+    answer: "same material" was "no" in 314 of 316 questions)."""
+    by = {}
+    for i in range(wide.num_images):
+        for q, a, f in wide.questions(i):
+            if f == "compare_attribute":
+                key = (f, re.search(r"same (\w+) as", q).group(1))
+            elif f in ("exist", "exist_pattern"):
+                key = (f, _named_kinds(q))
+            else:
+                continue
+            by.setdefault(key, []).append(a)
+    compared = {k[1] for k in by if k[0] == "compare_attribute"}
+    assert compared == {"size", "color", "material", "shape"}
+    checked = 0
+    for key, got in by.items():
+        if len(got) < 40:
+            continue
+        checked += 1
+        frac = got.count("yes") / len(got)
+        assert 0.3 <= frac <= 0.7, (key, frac, len(got))
+    assert checked >= 10, by.keys()
+
+
 def test_count_answers_spread(big):
     got = [a for a, f in zip(big.answers(), big.families_of()) if f == "count"]
     c = Counter(got)
