@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -26,7 +25,7 @@ import torch
 import channels
 from channels.rng import make_generator
 
-from .results import atomic_write_text
+from .results import write_table
 
 __all__ = ["codec_fidelity", "main"]
 
@@ -100,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                                          ns.seed))
         df.insert(1, "checkpoint", system.describe().get("checkpoint", ""))
         if ns.out:
-            out = Path(ns.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out, df.to_csv(index=False, float_format="%.4f"))
+            write_table(df, ns.out)
     except (ValueError, FileNotFoundError) as e:
         print(f"codec_fidelity: error: {e}", file=sys.stderr)
         return 2

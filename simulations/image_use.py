@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -27,7 +26,7 @@ import channels
 from channels.rng import make_generator
 from tokcom.tasks import exact_match
 
-from .results import atomic_write_text
+from .results import write_table
 from .stats import wilson_interval
 
 __all__ = ["CONDITIONS", "image_use", "main"]
@@ -103,11 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             kw["checkpoint"] = ns.checkpoint
         system = systems.get(ns.system, **kw)
         rows = image_use(system, ns.num_examples, ns.batch_size, ns.seed)
-        out = Path(ns.out or f"results/image_use_{ns.system}_{ns.dataset}.csv")
-        out.parent.mkdir(parents=True, exist_ok=True)
         df = pd.DataFrame(rows)
         df.insert(1, "checkpoint", system.describe().get("checkpoint", ""))
-        atomic_write_text(out, df.to_csv(index=False, float_format="%.4f"))
+        out = write_table(df, ns.out or f"results/image_use_{ns.system}_{ns.dataset}.csv")
     except (ValueError, FileNotFoundError) as e:
         print(f"image_use: error: {e}", file=sys.stderr)
         return 2

@@ -24,14 +24,13 @@ import argparse
 import re
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .results import atomic_write_text
+from .results import write_table
 from .stats import wilson_interval
 
 __all__ = ["QuestionPrior", "features", "main", "question_items", "question_prior"]
@@ -172,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         df.insert(0, "dataset", ns.dataset)
         df.insert(1, "dataset_version", getattr(test_ds, "version", None))   # generator version
         df["split"], df["seed"] = ns.split, ns.seed
-        out = Path(ns.out or f"results/question_prior_{ns.dataset}.csv")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out, df.to_csv(index=False, float_format="%.4f"))
+        out = write_table(df, ns.out or f"results/question_prior_{ns.dataset}.csv")
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"question_prior: error: {e}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = ["COLUMNS", "ResultStore", "ResultsMismatch", "config_id", "environment_info",
-           "atomic_write_text"]
+           "atomic_write_text", "write_table"]
 
 COLUMNS = ["system", "task", "dataset", "channel", "snr_db", "metric", "value", "ci_low",
            "ci_high", "num_samples", "num_errors", "num_trials", "channel_uses_per_sample",
@@ -66,6 +66,15 @@ def environment_info() -> dict[str, Any]:
         commit, dirty = "", False
     return {"python": sys.version.split()[0], "packages": versions,
             "git_commit": commit or None, "git_dirty": dirty}
+
+
+def write_table(df, path: Path | str) -> Path:
+    """Write a results table (a ``pandas.DataFrame``) as CSV, floats to 4 decimals, atomically,
+    creating the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, df.to_csv(index=False, float_format="%.4f"))
+    return path
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -87,7 +87,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -483,30 +483,45 @@ def _pick_binary(rng: np.random.Generator, target: str, groups: dict[str, list[A
 _Q = tuple[str, str]  # (question, answer)
 
 
+def _kind_with_both_answers(rng: np.random.Generator, kinds: Sequence[Any],
+                            groups_of: Callable[[Any], dict[str, list[Any]]], target: str,
+                            spare: bool = False) -> dict[str, list[Any]] | None:
+    """The ``{"yes": [...], "no": [...]}`` groups of the first of ``kinds`` (in a random order)
+    whose groups hold both answers: the kind of question (which attributes it names) is chosen
+    before the target answer is looked at, so its words do not tell the answer. With ``spare``,
+    a scene where no kind gives both answers falls back to the first kind with the ``target``
+    answer (for a family the dataset falls back to, which must then work); else ``None``."""
+    first = None
+    for n in rng.permutation(len(kinds)):
+        groups = groups_of(kinds[int(n)])
+        if groups["yes"] and groups["no"]:
+            return groups
+        if spare and first is None and groups[target]:
+            first = {target: groups[target]}
+    return first
+
+
 def _q_exist(sc: _Scene, rng: np.random.Generator, target: str) -> _Q | None:
-    """The attributes a question names (how many, which) are drawn before the target answer is
-    looked at, among those whose filters give this scene both answers: so the question's
-    attribute words do not tell the answer (sizes and materials have 2 values, colours 8, and
-    an absent "large object" is rare); then a filter of that kind with the target answer, a
-    "no" preferring near misses (every named value is present in the scene)."""
+    """The attributes a question names (how many, which) are drawn before the target answer
+    (:func:`_kind_with_both_answers`; sizes and materials have 2 values, colours 8, and an
+    absent "large object" is rare); then a filter of that kind with the target answer, a "no"
+    preferring near misses (every named value is present in the scene)."""
     k = int(rng.choice([1, 2, 2, 3]))
-    kinds = [sub for sub in itertools.combinations(_ATTRS, k)]
-    order = [kinds[int(i)] for i in rng.permutation(len(kinds))]
-    for sub in order:
+
+    def groups_of(sub: tuple[str, ...]) -> dict[str, list[dict[str, str]]]:
         filters = [f for f in _FILTERS if tuple(f) == sub]
-        yes = [f for f in filters if sc.count(f)]
-        zero = [f for f in filters if not sc.count(f)]
-        if not yes or not zero:
-            continue
-        if target == "yes":
-            cands = yes
-        else:
-            cands = [f for f in zero if all(sc.count({a: v}) for a, v in f.items())] or zero
-        f = _pick(rng, cands)
-        if rng.random() < 0.5:
-            return f"Is there {_article(_noun(f))}?", target
-        return f"Are there any {_noun(f, plural=True)}?", target
-    return None
+        return {"yes": [f for f in filters if sc.count(f)], "no": [f for f in filters if not sc.count(f)]}
+
+    groups = _kind_with_both_answers(rng, list(itertools.combinations(_ATTRS, k)), groups_of, target)
+    if groups is None:
+        return None
+    cands = groups[target]
+    if target == "no":
+        cands = [f for f in cands if all(sc.count({a: v}) for a, v in f.items())] or cands
+    f = _pick(rng, cands)
+    if rng.random() < 0.5:
+        return f"Is there {_article(_noun(f))}?", target
+    return f"Are there any {_noun(f, plural=True)}?", target
 
 
 def _q_count(sc: _Scene, rng: np.random.Generator, target: int) -> _Q | None:
@@ -643,33 +658,25 @@ def _q_query_pattern(sc: _Scene, rng: np.random.Generator) -> _Q | None:
 
 def _q_exist_pattern(sc: _Scene, rng: np.random.Generator, target: str) -> _Q | None:
     """As :func:`_q_exist`: the attributes named besides the pattern (none, or one or two of
-    size, colour, material, shape) are drawn before the target answer is looked at, among those
-    that give this scene both answers; then a filter of that kind and a pattern with the target
-    answer (the LR part must match a small object, so that the pattern decides). In a scene
-    where no kind gives both answers, the first kind with the target answer (the dataset falls
-    back to this family, which must then work)."""
-    kinds = [()] + [sub for k in (1, 2) for sub in itertools.combinations(_ATTRS, k)]
-    spare: list[tuple[str, dict[str, str]]] | None = None
-    for n in rng.permutation(len(kinds)):
-        sub = kinds[int(n)]
+    size, colour, material, shape) are drawn before the target answer; then a filter of that
+    kind and a pattern with the target answer (the LR part must match a small object, so that
+    the pattern decides). The dataset falls back to this family, so a scene where no kind gives
+    both answers takes the first kind with the target answer."""
+
+    def groups_of(sub: tuple[str, ...]) -> dict[str, list[tuple[str, dict[str, str]]]]:
         groups: dict[str, list[tuple[str, dict[str, str]]]] = {"yes": [], "no": []}
         for f in [{}] + _FILTERS_LE2:
             if tuple(f) != sub:
                 continue
             small = [i for i in sc.match(f) if sc.objs[i].size == "small"]
-            if not small:
-                continue
-            for p in ("striped", "dotted"):
-                yes = any(sc.objs[i].pattern == p for i in small)
-                groups["yes" if yes else "no"].append((p, f))
-        if groups["yes"] and groups["no"]:
-            break
-        if groups[target] and spare is None:
-            spare = groups[target]       # a scene where no kind gives both answers (rare)
-    else:
-        if spare is None:
-            return None
-        groups = {target: spare}
+            for p in ("striped", "dotted") if small else ():
+                groups["yes" if any(sc.objs[i].pattern == p for i in small) else "no"].append((p, f))
+        return groups
+
+    kinds = [()] + [sub for k in (1, 2) for sub in itertools.combinations(_ATTRS, k)]
+    groups = _kind_with_both_answers(rng, kinds, groups_of, target, spare=True)
+    if groups is None:
+        return None
     p, f = _pick(rng, groups[target])
     if rng.random() < 0.5:
         return f"Is there {_article(_noun(f, pattern=p))}?", target
