@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -77,6 +77,13 @@ eval-shipped: $(STAMP)
 question-prior: $(STAMP)
 	$(PY) -m simulations.question_prior --dataset clevr_gen --test-examples 3000
 	$(PY) -m simulations.question_prior --dataset easy_vqa
+
+# can the visual features answer CLEVR-style questions? a small reader trained on them, against the
+# scene graph's own cell targets (README: "Can the visual features answer CLEVR-style questions?");
+# about 30 minutes on 2 cores
+scene-reader: $(STAMP)
+	$(PY) -m tokcom.scene_reader --features oracle none --steps 1000 --batch-size 64 --out results/scene_reader/oracle-none_s1000.csv
+	$(PY) -m tokcom.scene_reader --features oracle ban --steps 10000 --batch-size 64 --out results/scene_reader/oracle-ban_s10000.csv
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
 # in the mixture and a longer stage 0 (README: "Captioning in the mixture"), then its held-out figures
