@@ -80,7 +80,7 @@ question-prior: $(STAMP)
 
 # can the visual features answer CLEVR-style questions? a small reader trained on them, against the
 # scene graph's own cell targets (README: "Can the visual features answer CLEVR-style questions?");
-# about 30 minutes on 2 cores
+# about 25 minutes on 2 cores
 scene-reader: $(STAMP)
 	$(PY) -m tokcom.scene_reader --features oracle none --steps 1000 --batch-size 64 --out results/scene_reader/oracle-none_s1000.csv
 	$(PY) -m tokcom.scene_reader --features oracle ban --steps 10000 --batch-size 64 --out results/scene_reader/oracle-ban_s10000.csv

@@ -199,9 +199,8 @@ def read_scenes(checkpoint: str | None, features: Sequence[str], steps: Sequence
                                  "family": fam, "condition": cond, "accuracy": k / len(idx),
                                  "ci_low": lo, "ci_high": hi, "num_test": len(idx),
                                  "feature_seconds": feat_s, "train_seconds": train_s})
-            top = [r for r in rows if r["feature"] == feat and r["steps"] == n and r["family"] == "all"]
-            progress(f"{feat} {n} steps: real {top[0]['accuracy']:.3f}, shuffled {top[1]['accuracy']:.3f} "
-                     f"({train_s:.0f} s)")
+            acc = {c: sum(h) / len(h) for c, h in hits.items()}
+            progress(f"{feat} {n} steps: real {acc['real']:.3f}, shuffled {acc['shuffled']:.3f} ({train_s:.0f} s)")
     return rows
 
 
