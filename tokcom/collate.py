@@ -5,7 +5,7 @@ from typing import Sequence
 
 import torch
 
-from .prompts import encode_answers, encode_prompts
+from .prompts import encode_answers, encode_prompts, encode_text
 from .tasks import get_task
 
 __all__ = ["collate", "collate_for"]
@@ -14,12 +14,16 @@ __all__ = ["collate", "collate_for"]
 def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_tokens: int,
             max_answer_tokens: int, short: bool, chat: str = "tokcom",
             device: torch.device | str = "cpu") -> dict:
-    """-> ``{"images": (B,3,H,W) or None, "prompt_ids": (B,P), "answer_ids": (B,T), "answers": [...]}``."""
+    """-> ``{"images": (B,3,H,W) or None, "prompt_ids": (B,P), "answer_ids": (B,T), "answers": [...]}``;
+    for the ``text`` task (unlabelled text) ``{"text_ids": (B,T)}`` (:func:`encode_text`)."""
     if not examples:
         raise ValueError("empty batch")
     task = get_task(examples[0].task)
     if any(e.task != task.name for e in examples):
         raise ValueError("a batch mixes tasks; collate per task")
+    if task.name == "text":     # LM pretraining: <bos> text <eos>, right-padded; no prompt, no image
+        return {"text_ids": encode_text(tokenizer, [e.answer for e in examples], max_answer_tokens).to(device),
+                "task": task.name}
     images = None
     if task.uses_image:
         images = torch.stack([e.image for e in examples]).to(device)

@@ -79,8 +79,9 @@ class TaiChiConfig:
         return asdict(self)
 
     def answer_tokens(self, task: str) -> int:
-        """Answer length budget (eos included) of ``task``: captions are long, answers short."""
-        return self.max_caption_tokens if task == "caption" else self.max_answer_tokens
+        """Answer length budget (eos included) of ``task``: captions and ``text`` sentences are
+        long, answers short."""
+        return self.max_caption_tokens if task in ("caption", "text") else self.max_answer_tokens
 
     @classmethod
     def from_dict(cls, d: dict) -> "TaiChiConfig":

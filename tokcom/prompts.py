@@ -13,7 +13,7 @@ import torch
 from .tasks import Task, build_prompt, get_chat_format
 from .text import IMAGE_TOKEN
 
-__all__ = ["encode_prompts", "encode_answers", "decode_answers", "image_token_id", "pad_token_id"]
+__all__ = ["encode_prompts", "encode_answers", "encode_text", "decode_answers", "image_token_id", "pad_token_id"]
 
 
 def image_token_id(tokenizer) -> int:
@@ -68,6 +68,17 @@ def encode_answers(tokenizer, answers: Sequence[str], max_answer_tokens: int,
     prefix = get_chat_format(chat).answer_prefix
     seqs = [tokenizer(prefix + a.strip(), add_special_tokens=False)["input_ids"][: max_answer_tokens - 1]
             + [eos] for a in answers]
+    t = max(len(s) for s in seqs)
+    return torch.tensor([s + [-100] * (t - len(s)) for s in seqs], dtype=torch.long)
+
+
+def encode_text(tokenizer, texts: Sequence[str], max_tokens: int) -> torch.Tensor:
+    """(B, T) ids of ``<bos>`` + text + ``<eos>`` (truncated to ``max_tokens``), right-padded with
+    -100: the unlabelled text of LM pretraining (the ``text`` task)."""
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    seqs = [([bos] if bos is not None else []) + tokenizer(t.strip(), add_special_tokens=False)["input_ids"]
+            for t in texts]
+    seqs = [s[: max_tokens - 1] + [eos] for s in seqs]
     t = max(len(s) for s in seqs)
     return torch.tensor([s + [-100] * (t - len(s)) for s in seqs], dtype=torch.long)
 

@@ -219,6 +219,14 @@ class TaiChi(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1).float(), answer_ids.flatten(),
                                ignore_index=IGNORE)
 
+    def text_loss(self, text_ids: torch.Tensor) -> torch.Tensor:
+        """Next-token cross-entropy of plain causal LM over all the LLM's layers (unlabelled
+        text, the ``text`` task; no image, no split, no channel). ``text_ids`` (B, T) with
+        ``-100`` pads (:func:`tokcom.prompts.encode_text`)."""
+        logits = self.llm.text_logits(text_ids.clamp_min(0))
+        return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), text_ids[:, 1:].flatten(),
+                               ignore_index=IGNORE)
+
     def answer_logits(self, prompt_ids: torch.Tensor, images: torch.Tensor | None,
                       answer_ids: torch.Tensor, *, channel: Channel | None = None,
                       snr_db: torch.Tensor | None = None,

@@ -219,6 +219,16 @@ TASKS: dict[str, Task] = {
         answer_format="exactly one word: positive or negative",
         labels=("positive", "negative"),
     ),
+    # language-model pretraining on unlabelled text (tokcom.data.review_text): the answer is a
+    # whole sentence, so the cross-entropy covers every token of it; not a task of the link
+    "text": Task(
+        name="text",
+        instruction="Write one sentence of a film review.",
+        short_instruction="Write one sentence of a film review.",
+        uses_image=False,
+        answer_format="one sentence",
+        default_input="Film review.",
+    ),
 }
 
 

@@ -62,20 +62,22 @@ __all__ = ["main", "parse_mix", "train"]
 
 #: per stage kind, then the default recipe's tagged stages (a label's entry wins over its kind's)
 DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3,
-              "0.yesno": 1e-3, "0.mixed": 1e-3}
+              "0.yesno": 1e-3, "0.mixed": 1e-3, "0.lm": 2e-3}
 DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1700, "2sep": 1700, "e2e": 1200,
-                 "0.yesno": 800, "0.mixed": 400}
+                 "0.yesno": 800, "0.mixed": 400, "0.lm": 12000}
 #: stages with the channel in the loop (SNR drawn per example, channel type per batch)
 CHANNEL_STAGES = ("2", "2sep", "e2e")
 #: the shipped recipe's mixture (README "Where the image is lost": easy-VQA-heavy keeps its colour and
 #: shape answers; the committed variants and baselines name theirs with --mix)
 DEFAULT_MIX = "clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25"
-#: default stages: vision pretraining, LM pretraining, the yes/no binding curriculum (generated plain
-#: yes/no questions alone, then mixed in; README "Yes/no questions: binding"), connector, SFT, a codec
-#: warm-up, joint coding
-DEFAULT_STAGES = "0v,0,0.yesno,0.mixed,1a,1b,2sep,2"
+#: default stages: vision pretraining, language-model pretraining on unlabelled review text
+#: (``0.lm``; README "Sentiment: unseen words"), multitask pretraining, the yes/no binding
+#: curriculum (generated plain yes/no questions alone, then mixed in; README "Yes/no questions:
+#: binding"), connector, SFT, a codec warm-up, joint coding
+DEFAULT_STAGES = "0v,0.lm,0,0.yesno,0.mixed,1a,1b,2sep,2"
 #: the default recipe's own mixtures for its tagged stages (used when --mix is not given)
 DEFAULT_STAGE_MIX = {
+    "0.lm": "review_text:1",
     "0.yesno": "easy_vqa_yesno_plain:1",
     "0.mixed": "clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25",
 }
@@ -85,6 +87,8 @@ DEFAULT_STAGE_MIX = {
 #: gained 6-10 points and one run at 4800 did worse; with the joint codec 2000 steps took 45.5
 #: minutes, over the budget, and gave no more than 1700)
 WARMUP_2SEP_STEPS = 400
+#: the pool of unlabelled review sentences a ``review_text`` mixture draws from
+REVIEW_TEXT_SENTENCES = 200_000
 #: how a part at learning-rate scale 0 is held by default (``--zero-scale-parts``): ``zero-lr``, the
 #: way the shipped checkpoint was trained (gradient computed and counted in the clipped norm,
 #: learning rate 0). ``frozen`` is 1.44x faster per stage-0 step, but its runs of this recipe gave
@@ -127,6 +131,8 @@ def _train_sets(mix, num_images: int, num_sentences: int, seed: int, cache: dict
             ds = get_dataset(name, "train", num_images=num_images, seed=seed)
         elif name == "synthetic_sentiment":
             ds = get_dataset(name, "train", num_examples=num_sentences, seed=seed)
+        elif name == "review_text":     # unlabelled; generated lazily, so a large pool costs nothing
+            ds = get_dataset(name, "train", num_examples=REVIEW_TEXT_SENTENCES, seed=seed)
         else:
             ds = get_dataset(name, "train")
         cache[name] = ds
@@ -243,6 +249,8 @@ def _loss(model, b: dict, kw: dict, teacher=None, distill: float = 0.0,
     the answers' cross-entropy, plus the ``distill`` term when there is a ``teacher``."""
     if isinstance(model, DeepSC):
         return model.batch_loss(b, **kw)
+    if "text_ids" in b:     # unlabelled text: the LM's own next-token loss (no channel)
+        return model.text_loss(b["text_ids"])
     if states:
         return state_loss(model, b, kw)
     if teacher is None or distill <= 0:
@@ -511,7 +519,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     snr_policy = {"snr_db_uniform": list(snr_range), "channels": channel_names,
                   "per": "example SNR, batch channel"}
     set_noise_floor_from_policy(model, snr_policy)  # as loading the checkpoint will
-    names = list(dict.fromkeys(n for st in stages for n, _w, _d in sets_of[st]))
+    names = list(dict.fromkeys(n for st in stages for n, _w, d in sets_of[st]
+                               if getattr(d, "task", None) != "text"))   # unlabelled text: not scored
     codec = not isinstance(model, DeepSC) and stage_base(stages[-1]) in CODEC_STAGES
     acc = {}   # --eval-examples 0: no closing check (nothing measured, nothing recorded)
     if eval_examples > 0:

@@ -50,6 +50,24 @@ def test_text_only_task_has_no_image_tokens(small_taichi):
     assert model.transmit(b["prompt_ids"], None).shape[1] == cfg.max_prompt_tokens * cfg.symbols_per_token
 
 
+def test_text_loss_is_the_lm_s_own_causal_loss(small_taichi):
+    """The ``text`` task (LM pretraining on unlabelled text) runs every layer as a plain causal
+    LM: its loss equals the Hugging Face model's own on the same right-padded sequences."""
+    model, tok, cfg = small_taichi
+    texts = ["great and excellent .", "never dull ; always charming . what a film , so good !"]
+    b = collate([Example(None, None, t, "text") for t in texts], tok, num_image_tokens=0,
+                max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.answer_tokens("text"),
+                short=True)
+    ids = b["text_ids"]
+    assert set(b) == {"text_ids", "task"} and ids[0, 0] == tok.bos_token_id
+    assert (ids[0] == -100).any() and ids[1, -1] == tok.eos_token_id     # right-padded, eos kept
+    m = copy.deepcopy(model).double()
+    ours = m.text_loss(ids)
+    att = (ids != -100).long()
+    ref = m.llm.lm(input_ids=ids.clamp_min(0), attention_mask=att, labels=ids).loss
+    assert torch.allclose(ours, ref, atol=1e-9)
+
+
 def test_split_equals_unsplit_over_error_free_channel(small_taichi):
     model, tok, cfg = small_taichi
     m = copy.deepcopy(model).double()

@@ -365,3 +365,18 @@ def test_codec_warm_up_on_the_token_states_learns_to_pass_them(tmp_path, cfg_pat
         main(["--out", str(tmp_path / "x"), "--codec-warmup", "bits"])
     assert main(["--preset", cfg_path, "--out", str(tmp_path / "y"), "--stages", "2",
                  "--codec-warmup", "states", *ARGS]) == 2        # no 2sep: it would change nothing
+
+
+def test_lm_pretraining_on_unlabelled_text(tmp_path, cfg_path):
+    """A ``0.lm`` stage on ``review_text`` trains the LM on plain next-token loss, and the
+    closing check scores only the labelled datasets."""
+    out = tmp_path / "run"
+    assert main(["--preset", cfg_path, "--out", str(out), "--stages", "0.lm,1a",
+                 "--steps", "0.lm=30,1a=1", "--lr", "0.lm=3e-3",
+                 "--stage-mix", "0.lm=review_text:1", *ARGS]) == 0
+    rows = _log(out / "train_log.csv")
+    lm = [float(r["loss"]) for r in rows if r["stage"] == "0.lm"]
+    assert {r["dataset"] for r in rows if r["stage"] == "0.lm"} == {"review_text"}
+    assert sum(lm[-5:]) / 5 < 0.85 * sum(lm[:3]) / 3
+    acc = json.loads((out / "meta.json").read_text())["error_free_accuracy_quick"]
+    assert "review_text" not in acc and set(acc) == {"clevr_gen", "synthetic_sentiment"}

@@ -20,9 +20,12 @@ name                     class / source                                  task
                          ``path=``; split train/val(dev))
 ``imdb``                 :class:`IMDB` -- ``aclImdb`` (``root=``)          classify
 ``synthetic_sentiment``  :class:`SyntheticSentiment` -- offline           classify
+``review_text``          :class:`ReviewText` -- unlabelled review         text
+                         sentences over both sentiment lexicons (the
+                         ``tiny`` LM's pretraining text; ``train`` only)
 =======================  ==============================================  =========
 
-Only ``clevr_gen``, ``clevr_caption`` and ``synthetic_sentiment`` work with no data on disk
+Only ``clevr_gen``, ``clevr_caption``, ``synthetic_sentiment`` and ``review_text`` work with no data on disk
 (``easy_vqa`` needs ``pip install easy-vqa``). High-resolution-only content
 (pattern questions) exists in ``clevr_gen``; see :mod:`tokcom.data.clevr_gen`.
 """
@@ -38,11 +41,12 @@ from tokcom.data.base import Example, ExampleDataset, load_image, read_json
 from tokcom.data.clevr_gen import FAMILIES, NEEDS_HR, CLEVRStyle
 from tokcom.data.clevr_real import CLEVRReal
 from tokcom.data.easy_vqa import EasyVQA, EasyVQAYesNo
+from tokcom.data.review_text import ReviewText
 from tokcom.data.sentiment import IMDB, SST2, SyntheticSentiment
 from tokcom.data.vqav2 import VQAv2, normalize_vqa_answer, vqa_soft_accuracy
 
 __all__ = ["Example", "ExampleDataset", "CLEVRStyle", "EasyVQA", "EasyVQAYesNo", "CLEVRReal", "VQAv2", "SST2", "IMDB",
-           "SyntheticSentiment", "vqa_soft_accuracy", "normalize_vqa_answer", "FAMILIES", "NEEDS_HR",
+           "SyntheticSentiment", "ReviewText", "vqa_soft_accuracy", "normalize_vqa_answer", "FAMILIES", "NEEDS_HR",
            "DATASETS", "get_dataset", "load_image", "read_json"]
 
 _SST2_FILES = {"train": "train.tsv", "val": "dev.tsv", "dev": "dev.tsv", "test": "test.tsv"}
@@ -80,6 +84,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "sst2": _sst2,
     "imdb": _needs_root("imdb", lambda root, split, **kw: IMDB(root, split, **kw)),
     "synthetic_sentiment": lambda split, **kw: SyntheticSentiment(split, **kw),
+    "review_text": lambda split, **kw: ReviewText(split, **kw),
 }
 
 

@@ -4,7 +4,7 @@ Every dataset in :mod:`tokcom.data` is a :class:`torch.utils.data.Dataset`
 whose items are :class:`Example` records::
 
     Example(image=<(3, H, W) float tensor in [0, 1] or None>,
-            question=<str or None>, answer=<str>, task="vqa"|"caption"|"classify",
+            question=<str or None>, answer=<str>, task="vqa"|"caption"|"classify"|"text",
             meta={...})
 
 ``image`` is always at the dataset's *high* resolution (``image_size``); the
@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 
 __all__ = ["Example", "ExampleDataset", "TaskName", "load_image", "read_json"]
 
-TaskName = Literal["vqa", "caption", "classify"]
+TaskName = Literal["vqa", "caption", "classify", "text"]
 
 
 @dataclass
@@ -49,7 +49,8 @@ class Example:
         question: the question (VQA) or sentence (classification); ``None``
             for captioning.
         answer: the gold answer / caption / label word.
-        task: ``"vqa"``, ``"caption"`` or ``"classify"``.
+        task: ``"vqa"``, ``"caption"``, ``"classify"`` or ``"text"`` (unlabelled
+            text for LM pretraining: ``answer`` is the sentence).
         meta: dataset-specific provenance.
     """
     image: torch.Tensor | None

@@ -294,7 +294,11 @@ UNSEEN_TEMPLATES: dict[str, tuple[str, _TemplateFn, tuple[str, ...]]] = {
     "sure_because": ("sarcasm", _u_sarcasm, ("negative",)),
 }
 
-_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
+_SPLIT_CODE = {"train": 0, "val": 1, "test": 2, "test_vocab": 3, "test_templates": 4}
+#: split -> (lexicon, templates); ``test_vocab`` and ``test_templates`` take one of the two shifts
+#: of ``test`` at a time (a diagnostic of which one a model fails)
+_SPLIT_PARTS = {"train": ("seen", "seen"), "val": ("seen", "seen"), "test": ("unseen", "unseen"),
+                "test_vocab": ("unseen", "seen"), "test_templates": ("seen", "unseen")}
 
 
 class SyntheticSentiment(_TextDataset):
@@ -303,7 +307,9 @@ class SyntheticSentiment(_TextDataset):
     ``train`` and ``val`` (different seeds) use :data:`SEEN_TEMPLATES` and
     :data:`SEEN_LEXICON`; ``test`` uses :data:`UNSEEN_TEMPLATES` and
     :data:`UNSEEN_LEXICON` (disjoint adjectives, nouns, intensifiers and
-    diminishers). Labels are exactly balanced: each consecutive pair of
+    diminishers). Two diagnostic splits take one shift at a time: ``test_vocab``
+    (seen templates, held-out vocabulary) and ``test_templates`` (held-out
+    templates, seen vocabulary). Labels are exactly balanced: each consecutive pair of
     indices holds one positive and one negative example (random order).
     Sentences are lowercased and tokenised like SST-2. Sarcasm templates are
     always negative (they are chosen only for negative targets). ``meta``:
@@ -312,14 +318,16 @@ class SyntheticSentiment(_TextDataset):
     ``num_examples``.
     """
 
-    def __init__(self, split: Literal["train", "val", "test"], num_examples: int, seed: int = 0) -> None:
+    def __init__(self, split: Literal["train", "val", "test", "test_vocab", "test_templates"],
+                 num_examples: int, seed: int = 0) -> None:
         if split not in _SPLIT_CODE:
             raise ValueError(f"split must be one of {sorted(_SPLIT_CODE)}, got {split!r}")
         if num_examples < 0 or seed < 0:
             raise ValueError("num_examples and seed must be >= 0")
         self.split, self.seed = split, seed
-        lex = UNSEEN_LEXICON if split == "test" else SEEN_LEXICON
-        templates = UNSEEN_TEMPLATES if split == "test" else SEEN_TEMPLATES
+        lex_part, tpl_part = _SPLIT_PARTS[split]
+        lex = UNSEEN_LEXICON if lex_part == "unseen" else SEEN_LEXICON
+        templates = UNSEEN_TEMPLATES if tpl_part == "unseen" else SEEN_TEMPLATES
         items: list[tuple[str, str, dict[str, Any]]] = []
         for i in range(num_examples):
             pair_rng = np.random.default_rng([seed, _SPLIT_CODE[split], 0, i // 2])

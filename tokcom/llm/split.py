@@ -118,6 +118,15 @@ class SplitLLM(nn.Module):
     def _head(self, h: torch.Tensor) -> torch.Tensor:
         return self.lm.lm_head(self._inner.norm(h))
 
+    def text_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Plain causal language modelling over all layers, no split and no channel (the
+        ``tiny`` LM's pretraining on unlabelled text): ids (B, T), right-padded -> logits
+        (B, T, V), position t predicting token t + 1."""
+        h = self.embed(input_ids)
+        t = h.shape[1]
+        causal = torch.ones(t, t, dtype=torch.bool, device=h.device).tril()
+        return self._head(self._run(h, range(self.num_layers), _mask(causal, h.dtype), 0))
+
     # -- transmitter: token encoder ------------------------------------------
     def encode(self, prompt_embeds: torch.Tensor) -> torch.Tensor:
         """Prompt embeddings (B, P, D) -> token states Z after layer K (B, P, D)."""
