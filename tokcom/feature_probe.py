@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=300, help="full-batch Adam steps of the probe")
     p.add_argument("--out", default="results/feature_probe.csv")
     ns = p.parse_args(argv)
-    from simulations.results import atomic_write_text
+    from simulations.results import write_table
     try:
         if min(ns.train_images, ns.test_images, ns.steps) < 1:
             raise ValueError("--train-images, --test-images and --steps must be >= 1")
@@ -133,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tokcom.feature_probe: error: {e}", file=sys.stderr)
         return 2
     df = pd.DataFrame(rows)
-    out = Path(ns.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, df.to_csv(index=False, float_format="%.4f"))
+    out = write_table(df, ns.out)
     print(df.to_string(index=False))
     print(f"written to {out}")
     return 0

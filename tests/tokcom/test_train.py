@@ -253,7 +253,8 @@ def test_default_recipe_keeps_its_tagged_stages_mixtures_unless_mix_is_given(mon
     monkeypatch.setattr(tr, "train", lambda **kw: seen.update(kw) or kw["out"])
     stages = tr.DEFAULT_STAGES.split(",")
     assert main(["--out", str(tmp_path / "a")]) == 0
-    assert seen["stages"] == stages and set(seen["stage_mix"]) == set(tr.DEFAULT_STAGE_MIX)
+    assert seen["stages"] == stages and set(seen["stage_mix"]) == {k for k in tr.DEFAULT_STAGE_MIX if k in stages}
+    assert "0.lm" not in stages     # measured and left out (README "Sentiment: unseen words")
     assert seen["mix"] == parse_mix(tr.DEFAULT_MIX)
     assert seen["stage_mix"]["0.yesno"] == [("easy_vqa_yesno_plain", 1.0)]
     assert seen["steps"]["0.yesno"] == tr.DEFAULT_STEPS["0.yesno"] and seen["steps"]["0"] == 2500
@@ -265,6 +266,9 @@ def test_default_recipe_keeps_its_tagged_stages_mixtures_unless_mix_is_given(mon
     # a kind's explicit count reaches the recipe's tagged stages of that kind
     assert _steps("0=30", stages)["0.mixed"] == 30
     assert _steps(None, stages)["2sep"] == WARMUP_2SEP_STEPS
+    # naming the stage in --stages brings its own mixture, steps and lr
+    assert main(["--out", str(tmp_path / "c"), "--stages", "0v,0.lm,0,1a"]) == 0
+    assert seen["stage_mix"]["0.lm"] == [("review_text", 1.0)] and seen["steps"]["0.lm"] == 12000
 
 
 def test_learning_rates_follow_the_same_precedence_as_steps():

@@ -52,7 +52,7 @@ def test_easy_vqa_bad_root_and_split(tmp_path):
 def test_registry():
     assert set(DATASETS) == {"clevr_gen", "clevr_caption", "easy_vqa", "easy_vqa_balanced", "easy_vqa_yesno",
                              "easy_vqa_yesno_plain", "clevr", "vqav2",
-                             "sst2", "imdb", "synthetic_sentiment"}
+                             "sst2", "imdb", "synthetic_sentiment", "review_text"}
     with pytest.raises(ValueError) as ei:
         get_dataset("mnist", "train")
     assert all(n in str(ei.value) for n in DATASETS)

@@ -163,6 +163,20 @@ def test_synthetic_labels_follow_the_phenomena():
             assert pol[0] != pol[1]
 
 
+def test_diagnostic_splits_take_one_shift_each():
+    """``test_vocab``: seen templates, held-out words; ``test_templates``: the reverse; labels as
+    the oracle says; ``test`` itself is unchanged by their existence (its first sentence pinned)."""
+    nouns = set(SEEN_LEXICON["noun"]) | set(UNSEEN_LEXICON["noun"])
+    for split, lex, templates in (("test_vocab", UNSEEN_LEXICON, SEEN_TEMPLATES),
+                                  ("test_templates", SEEN_LEXICON, UNSEEN_TEMPLATES)):
+        ds = SyntheticSentiment(split, 240, seed=0)
+        assert {t for ex in ds for t in ex.question.split() if t in nouns} == set(lex["noun"])
+        assert {ex.meta["template"] for ex in ds} == set(templates)
+        assert all(_oracle(ex.question, lex) == ex.answer for ex in ds)
+        assert sum(ex.answer == "positive" for ex in ds) == 120
+    assert SyntheticSentiment("test", 1)[0].question == "lackluster finale and riveting score -- in the end , utterly terrific ."
+
+
 def test_synthetic_bad_split():
     with pytest.raises(ValueError, match="split"):
         SyntheticSentiment("dev", 4)
