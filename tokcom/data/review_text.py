@@ -1,4 +1,4 @@
-"""Unlabelled film-review text: the ``tiny`` preset's language-model pretraining corpus.
+"""Unlabelled film-review text: the text of an LM-pretraining stage (``0.lm``) for the ``tiny`` preset.
 
 A pretrained LLM knows that *excellent* and *great* are said of the same films because it
 has read text in which they keep company; the ``tiny`` preset's LM starts from nothing, so
