@@ -60,27 +60,28 @@ def encode_prompts(tokenizer, task: Task, questions: Sequence[str | None], *, nu
     return torch.tensor(rows, dtype=torch.long)
 
 
+def _eos_right_padded(seqs: Sequence[list[int]], max_tokens: int, eos: int) -> torch.Tensor:
+    """Each id list truncated to ``max_tokens - 1``, then eos; (B, T) right-padded with -100."""
+    seqs = [list(s[: max_tokens - 1]) + [eos] for s in seqs]
+    t = max(len(s) for s in seqs)
+    return torch.tensor([s + [-100] * (t - len(s)) for s in seqs], dtype=torch.long)
+
+
 def encode_answers(tokenizer, answers: Sequence[str], max_answer_tokens: int,
                    chat: str = "tokcom") -> torch.Tensor:
     """(B, T) answer ids + eos, right-padded with -100 (truncated to ``max_answer_tokens``);
     each answer begins with the chat format's ``answer_prefix``."""
-    eos = tokenizer.eos_token_id
     prefix = get_chat_format(chat).answer_prefix
-    seqs = [tokenizer(prefix + a.strip(), add_special_tokens=False)["input_ids"][: max_answer_tokens - 1]
-            + [eos] for a in answers]
-    t = max(len(s) for s in seqs)
-    return torch.tensor([s + [-100] * (t - len(s)) for s in seqs], dtype=torch.long)
+    return _eos_right_padded([tokenizer(prefix + a.strip(), add_special_tokens=False)["input_ids"]
+                              for a in answers], max_answer_tokens, tokenizer.eos_token_id)
 
 
 def encode_text(tokenizer, texts: Sequence[str], max_tokens: int) -> torch.Tensor:
     """(B, T) ids of ``<bos>`` + text + ``<eos>`` (truncated to ``max_tokens``), right-padded with
     -100: the unlabelled text of LM pretraining (the ``text`` task)."""
-    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    seqs = [([bos] if bos is not None else []) + tokenizer(t.strip(), add_special_tokens=False)["input_ids"]
-            for t in texts]
-    seqs = [s[: max_tokens - 1] + [eos] for s in seqs]
-    t = max(len(s) for s in seqs)
-    return torch.tensor([s + [-100] * (t - len(s)) for s in seqs], dtype=torch.long)
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    return _eos_right_padded([bos + tokenizer(t.strip(), add_special_tokens=False)["input_ids"]
+                              for t in texts], max_tokens, tokenizer.eos_token_id)
 
 
 def decode_answers(tokenizer, ids: torch.Tensor) -> list[str]:

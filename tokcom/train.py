@@ -60,7 +60,8 @@ from .vision_pretrain import pretrain_vision
 
 __all__ = ["main", "parse_mix", "train"]
 
-#: per stage kind, then the default recipe's tagged stages (a label's entry wins over its kind's)
+#: per stage kind, then tagged stages (a label's entry wins over its kind's; a tagged stage's entries
+#: here and in DEFAULT_STAGE_MIX apply when --stages names it: 0.lm is not in DEFAULT_STAGES)
 DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3,
               "0.yesno": 1e-3, "0.mixed": 1e-3, "0.lm": 2e-3}
 DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1700, "2sep": 1700, "e2e": 1200,
@@ -76,7 +77,7 @@ DEFAULT_MIX = "clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25"
 #: mixture below) is not in it: it cost easy-VQA and yes/no accuracy and did not move sentiment
 #: (README "Sentiment: unseen words")
 DEFAULT_STAGES = "0v,0,0.yesno,0.mixed,1a,1b,2sep,2"
-#: the default recipe's own mixtures for its tagged stages (used when --mix is not given)
+#: the tagged stages' own mixtures (used when --mix is not given and --stages names the stage)
 DEFAULT_STAGE_MIX = {
     "0.lm": "review_text:1",
     "0.yesno": "easy_vqa_yesno_plain:1",
@@ -379,7 +380,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         model, tok, cfg = create_taichi(preset, tokenizer=load_checkpoint_tokenizer(pretrained),
                                         device=device)
         load_pretrained_parts(model, pretrained)
-    elif any(n == "review_text" for m in (mix, *stage_mix.values()) for n, _w in m):
+    elif any(n == "review_text" for st in stages for n, _w in stage_mix.get(st, mix)):
         # an LM pretraining stage: the trained tokenizer also learns the review text's words
         from .corpus import default_corpus
         model, tok, cfg = create_taichi(preset, device=device,
