@@ -31,11 +31,12 @@ checkpoint of the trainable parts is complete.
 """
 from __future__ import annotations
 
+import math
 import re
 
 from torch import nn
 
-__all__ = ["STAGES", "VISION_PARTS", "param_groups", "set_trainable", "stage_base", "trainable_parameters"]
+__all__ = ["STAGES", "VISION_PARTS", "embedding_parameters", "param_groups", "set_trainable", "stage_base", "trainable_parameters"]
 
 #: the visual tokenizers (see :func:`param_groups`)
 VISION_PARTS = ("lr_tower", "hr_tower")
@@ -119,11 +120,23 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The LLM's input token embeddings (``tiny`` ties them to the output head, so they are the
+    same tensor); empty for a model without ``model.llm.embed``'s table."""
+    llm = getattr(model, "llm", None)
+    lm = getattr(llm, "lm", None)
+    if lm is None or not hasattr(lm, "get_input_embeddings"):
+        return []
+    return list(lm.get_input_embeddings().parameters())
+
+
 def param_groups(model: nn.Module, lr: float, vision_lr_scale: float = 1.0,
-                 ban_lr_scale: float = 1.0, *, freeze_zero: bool = True) -> list[dict]:
+                 ban_lr_scale: float = 1.0, *, freeze_zero: bool = True,
+                 embed_lr_scale: float = 1.0) -> list[dict]:
     """AdamW parameter groups of the trainable parameters: the vision towers at
-    ``lr * vision_lr_scale``, BAN at ``lr * ban_lr_scale``, everything else at ``lr``
-    (each group remembers its ``scale``).
+    ``lr * vision_lr_scale``, BAN at ``lr * ban_lr_scale``, the LLM's token embeddings
+    (:func:`embedding_parameters`; with ``tiny``'s tied head, the output head too) at
+    ``lr * embed_lr_scale``, everything else at ``lr`` (each group remembers its ``scale``).
 
     A part whose scale is 0 is frozen here (``requires_grad`` off), not trained at a zero
     learning rate: no gradient is computed for it, and it does not count in the gradient norm
@@ -131,14 +144,21 @@ def param_groups(model: nn.Module, lr: float, vision_lr_scale: float = 1.0,
     ``a3165b9``): such a part keeps the ``requires_grad`` :func:`set_trainable` gave it and
     learns at learning rate 0, so its gradient is computed, unused, and counts in the clipped
     norm. Call this after :func:`set_trainable` and take :func:`trainable_parameters` after it."""
-    for name, scale in (("vision_lr_scale", vision_lr_scale), ("ban_lr_scale", ban_lr_scale)):
-        if not scale >= 0:
+    for name, scale in (("vision_lr_scale", vision_lr_scale), ("ban_lr_scale", ban_lr_scale),
+                        ("embed_lr_scale", embed_lr_scale)):
+        if not (scale >= 0 and math.isfinite(scale)):
             raise ValueError(f"{name} must be >= 0, got {scale}")
     if vision_lr_scale == 0 and freeze_zero:
         for part in VISION_PARTS:
             _set(getattr(model, part, None), False)
     if ban_lr_scale == 0 and freeze_zero:
         _set(getattr(model, "ban", None), False)
+    # at scale 1 the embeddings stay in the last group: the optimiser's layout (and a resumed
+    # state's) is the one of runs before this option existed
+    embed = {id(p) for p in embedding_parameters(model)} if embed_lr_scale != 1 else set()
+    if embed_lr_scale == 0 and freeze_zero:
+        for p in embedding_parameters(model):
+            p.requires_grad_(False)
     def ids(parts) -> set[int]:
         return {id(p) for part in parts if getattr(model, part, None) is not None
                 for p in getattr(model, part).parameters()}
@@ -148,6 +168,8 @@ def param_groups(model: nn.Module, lr: float, vision_lr_scale: float = 1.0,
                "lr": lr * vision_lr_scale, "scale": vision_lr_scale},
               {"params": [p for p in trainable if id(p) in ban],
                "lr": lr * ban_lr_scale, "scale": ban_lr_scale},
-              {"params": [p for p in trainable if id(p) not in vision | ban],
+              {"params": [p for p in trainable if id(p) in embed - vision - ban],
+               "lr": lr * embed_lr_scale, "scale": embed_lr_scale},
+              {"params": [p for p in trainable if id(p) not in vision | ban | embed],
                "lr": lr, "scale": 1.0}]
     return [g for g in groups if g["params"]]

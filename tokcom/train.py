@@ -337,7 +337,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           stage_mix: dict[str, list[tuple[str, float]]] | None = None,
           freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
           distill: float = 0.0, codec_warmup: str = "answers",
-          codec_context: int | None = None) -> Path:
+          codec_context: int | None = None, embed_lr_scale: dict[str, float] | None = None) -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
@@ -346,7 +346,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     stage ``2`` adds that weight times the KL divergence from the answers of the model as it
     entered stage 2 over no channel (a frozen copy) to its own answers over the channel.
     ``codec_warmup="states"``: stage ``2sep`` trains the codec to pass the token states
-    (:func:`state_loss`) instead of on the answers' cross-entropy."""
+    (:func:`state_loss`) instead of on the answers' cross-entropy. ``embed_lr_scale``: the LLM
+    token embeddings' learning rate relative to each stage's, keyed as ``lr`` (missing: 1)."""
     if codec_warmup not in ("answers", "states"):
         raise ValueError(f"--codec-warmup is answers or states, got {codec_warmup!r}")
     if distill < 0 or not math.isfinite(distill):
@@ -360,6 +361,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     unknown = sorted(set(stage_mix) - set(stages))
     if unknown:
         raise ValueError(f"--stage-mix names stages {unknown} that are not in --stages {stages}")
+    embed_scales = {k: 1.0 for k in STAGES} | dict(embed_lr_scale or {})
     code = _code_version()   # at the start: the tree may change while a long run trains
     out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
@@ -467,8 +469,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         stage_lr = _per_stage(lr, stage)
         stage_sets = [x for x in sets_of[stage] if kind != "1a" or x[2][0].image is not None] or sets_of[stage]
         # (param_groups freezes the parts whose lr scale is 0: take the trainable ones after it)
+        embed_scale = _per_stage(embed_scales, stage)
         opt = torch.optim.AdamW(param_groups(model, stage_lr, vision_lr_scale, ban_lr_scale,
-                                             freeze_zero=freeze_zero), lr=stage_lr, weight_decay=0.01)
+                                             freeze_zero=freeze_zero, embed_lr_scale=embed_scale),
+                                lr=stage_lr, weight_decay=0.01)
         params = trainable_parameters(model)
         if hasattr(model, "cache_frozen_features"):
             model.cache_frozen_features(True)   # kept across stages; used while the front end is frozen
@@ -549,6 +553,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                if getattr(cfg, "codec_context_layers", 0) else {}),
             **({"vision_lr_scale": vision_lr_scale} if vision_lr_scale != 1.0 else {}),
             **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
+            **({"embed_lr_scale": {s: _per_stage(embed_scales, s) for s in stages}}
+               if any(_per_stage(embed_scales, s) != 1.0 for s in stages) else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
             **({"easy_vqa_cells": True} if easy_cells else {}),
             **({"distill": distill} if distill > 0 else {}),
@@ -557,11 +563,14 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     return out
 
 
-def _per_stage_spec(spec: str | None, defaults: dict, flag: str, convert) -> dict:
+def _per_stage_spec(spec: str | None, defaults: dict, flag: str, convert, *,
+                    zero_ok: bool = False) -> dict:
     """``defaults`` under ``spec`` (``STAGE=V,...``, STAGE a kind or a label): a label given wins,
     then a kind given (it reaches the default recipe's tagged stages of that kind too), then the
-    label's default, then its kind's; read the result with :func:`_per_stage`."""
+    label's default, then its kind's; read the result with :func:`_per_stage`. ``V > 0``, or
+    ``V >= 0`` with ``zero_ok``."""
     given: dict = {}
+    bound = ">= 0" if zero_ok else "> 0"
     for part in (p for p in (spec or "").split(",") if p.strip()):
         k, _, v = part.partition("=")
         try:
@@ -569,9 +578,9 @@ def _per_stage_spec(spec: str | None, defaults: dict, flag: str, convert) -> dic
             given[k] = convert(v)
         except ValueError:
             raise ValueError(f"{flag} wants STAGE=V with STAGE in {STAGES} or a tagged one "
-                             f"(0.yesno) and V > 0, got {part!r}") from None
-        if not given[k] > 0:
-            raise ValueError(f"{flag} wants STAGE=V with V > 0, got {part!r}")
+                             f"(0.yesno) and V {bound}, got {part!r}") from None
+        if not (given[k] >= 0 if zero_ok else given[k] > 0) or not math.isfinite(given[k]):
+            raise ValueError(f"{flag} wants STAGE=V with V {bound}, got {part!r}")
     kept = {k: v for k, v in defaults.items() if k in STAGES or stage_base(k) not in given}
     return {**kept, **given}
 
@@ -593,6 +602,13 @@ def _lrs(spec: str) -> dict[str, float]:
     """Peak learning rates: :data:`DEFAULT_LR` under ``spec`` (``STAGE=LR,...``; precedence:
     :func:`_per_stage_spec`)."""
     return _per_stage_spec(spec, DEFAULT_LR, "--lr", float)
+
+
+def _embed_scales(spec: str | None) -> dict[str, float]:
+    """``--embed-lr-scale``: the LLM token embeddings' learning rate relative to the stage's,
+    ``STAGE=S,...`` (0 freezes them; precedence: :func:`_per_stage_spec`); 1 for every kind not
+    named."""
+    return _per_stage_spec(spec, {k: 1.0 for k in STAGES}, "--embed-lr-scale", float, zero_ok=True)
 
 
 def _stage_mix(specs: list[str] | None) -> dict[str, list[tuple[str, float]]]:
@@ -648,6 +664,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ban-lr-scale", type=float, default=None,
                    help="learning rate of BAN relative to the rest (0 freezes it; default: 0 when the "
                         "stages include 0v, which pretrains it, else 1)")
+    p.add_argument("--embed-lr-scale", default="", metavar="STAGE=S,...",
+                   help="learning rate of the LLM's token embeddings (tied to its output head in "
+                        "tiny) relative to the stage's, per stage (0 freezes them; default 1; a "
+                        "kind reaches its tagged stages unless they are named, e.g. "
+                        "0=0,0.lm=1: the embeddings learn in 0.lm only)")
     p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default=DEFAULT_ZERO_SCALE_PARTS,
                    help="how a part at lr scale 0 is held: zero-lr (gradient computed and counted in "
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "
@@ -716,7 +737,8 @@ def main(argv: list[str] | None = None) -> int:
                     eval_examples=ns.eval_examples, progress=not ns.no_progress,
                     stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen",
                     easy_cells=ns.easy_vqa_cells, distill=ns.distill,
-                    codec_warmup=ns.codec_warmup, codec_context=ns.codec_context)
+                    codec_warmup=ns.codec_warmup, codec_context=ns.codec_context,
+                    embed_lr_scale=_embed_scales(ns.embed_lr_scale))
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

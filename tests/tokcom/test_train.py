@@ -384,3 +384,39 @@ def test_lm_pretraining_on_unlabelled_text(tmp_path, cfg_path):
     assert sum(lm[-5:]) / 5 < 0.85 * sum(lm[:3]) / 3
     acc = json.loads((out / "meta.json").read_text())["error_free_accuracy_quick"]
     assert "review_text" not in acc and set(acc) == {"clevr_gen", "synthetic_sentiment"}
+
+
+def test_embed_lr_scale_holds_the_token_embeddings_in_the_stages_it_names(tmp_path, cfg_path, capsys):
+    """``--embed-lr-scale 0=0,0.lm=1``: the embeddings learn in ``0.lm`` and stay as it left them
+    through ``0``, while the rest of the LLM moves; at scale 1 the optimiser's groups are the
+    layout of runs before the option existed."""
+    from safetensors.torch import load_file
+
+    from tokcom.factory import create_taichi
+    from tokcom.stages import embedding_parameters, param_groups, set_trainable
+    model, _tok, _cfg = create_taichi(cfg_path)
+    set_trainable(model, "0")
+    emb = embedding_parameters(model)
+    assert len(emb) == 1 and emb[0] is model.llm.lm.lm_head.weight   # tied head: one tensor
+    assert len(param_groups(model, 1e-3, 0.0, 0.0)) == 1
+    groups = param_groups(model, 1e-3, 0.0, 0.0, embed_lr_scale=0.1)
+    assert [g["lr"] for g in groups] == [pytest.approx(1e-4), 1e-3]
+    assert [id(p) for p in groups[0]["params"]] == [id(emb[0])]
+    groups = param_groups(model, 1e-3, 0.0, 0.0, embed_lr_scale=0.0)
+    assert not emb[0].requires_grad and all(id(p) != id(emb[0]) for g in groups for p in g["params"])
+    with pytest.raises(ValueError, match="embed_lr_scale"):
+        param_groups(model, 1e-3, embed_lr_scale=float("inf"))
+
+    lm_only, held = tmp_path / "lm", tmp_path / "held"
+    common = ["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", "--lr", "0.lm=3e-3", *ARGS]
+    assert main([*common, "--out", str(lm_only), "--stages", "0.lm", "--steps", "0.lm=4"]) == 0
+    assert main([*common, "--out", str(held), "--stages", "0.lm,0", "--steps", "0.lm=4,0=3",
+                 "--embed-lr-scale", "0=0,0.lm=1"]) == 0
+    a, b = load_file(str(lm_only / "model.safetensors")), load_file(str(held / "model.safetensors"))
+    key = next(k for k in a if k.endswith("embed_tokens.weight"))
+    assert torch.equal(a[key], b[key])    # the same seed and 0.lm batches; stage 0 did not move them
+    assert any(not torch.equal(a[k], b[k]) for k in a if ".layers." in k)
+    meta = json.loads((held / "meta.json").read_text())
+    assert meta["embed_lr_scale"] == {"0.lm": 1.0, "0": 0.0}
+    assert main([*common, "--out", str(tmp_path / "bad"), "--stages", "0", "--embed-lr-scale", "0=-1"]) == 2
+    assert "--embed-lr-scale wants STAGE=V with V >= 0" in capsys.readouterr().err
