@@ -22,10 +22,9 @@ import sys
 import pandas as pd
 import torch
 
-import channels
-from channels.rng import make_generator
 from tokcom.tasks import exact_match
 
+from .family_accuracy import answer_all, family_groups
 from .results import write_table
 from .stats import wilson_interval
 
@@ -42,35 +41,21 @@ def _images(images: torch.Tensor, condition: str) -> torch.Tensor:
     return images
 
 
-@torch.no_grad()
 def image_use(system, num_examples: int, batch_size: int = 64, seed: int = 0) -> list[dict]:
     """Rows (one per condition, ``family="all"``; then one per condition and question family
     where the examples name one, then per sub-family where it differs from the family) for an
     answer system over the error-free channel."""
-    none = channels.get("none")
-    gold, families, kinds, answers = [], [], [], {c: [] for c in CONDITIONS}
-    done, b = 0, 0
-    while done < num_examples:
-        n = min(batch_size, num_examples - done)
-        batch = system.sample(n, make_generator(seed * 1_000_003 + b, "cpu"))
-        if batch.get("images") is None:
-            raise ValueError(f"{system.dataset} has no images: nothing to test")
-        real = batch["images"]
-        for c in CONDITIONS:
-            batch["images"] = _images(real, c)
-            out = none(system.transmit(batch).unsqueeze(0), torch.zeros(1, n))
-            answers[c] += system.receive(out, batch)[0]
-        batch["images"] = real
-        gold += batch["answers"]
-        fam = batch.get("family") or [""] * n
-        families += fam
-        kinds += [k if k != f else "" for k, f in zip(batch.get("subfamily") or [""] * n, fam)]
-        done, b = done + n, b + 1
+    def condition(c: str):
+        def change(batch: dict) -> dict:
+            if batch.get("images") is None:
+                raise ValueError(f"{system.dataset} has no images: nothing to test")
+            batch["images"] = _images(batch["images"], c)
+            return batch
+        return change
+    gold, answers, families, kinds = answer_all(system, num_examples, batch_size, seed,
+                                                {c: condition(c) for c in CONDITIONS})
     rows = []
-    groups = [("all", list(range(len(gold))))]
-    for names in (families, kinds):
-        groups += [(f, [i for i, x in enumerate(names) if x == f]) for f in sorted(set(names) - {""})]
-    for family, idx in groups:
+    for family, idx in family_groups(families, kinds):
         for c in CONDITIONS:
             k = sum(exact_match(answers[c][i], gold[i]) for i in idx)
             lo, hi = wilson_interval(k, len(idx))

@@ -181,6 +181,21 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
 
 
+def _head_untied(cfg) -> bool:
+    llm = getattr(cfg, "llm", None)
+    return llm is not None and llm.config.get("tie_word_embeddings") is False
+
+
+def _untie_head(model, cfg) -> bool:
+    """:meth:`tokcom.llm.SplitLLM.untie_head`, and the config a checkpoint saves says so (a
+    checkpoint then loads with its own head); False for a model without a tied LM head."""
+    llm = getattr(model, "llm", None)
+    if llm is None or not hasattr(llm, "untie_head") or not llm.untie_head():
+        return False
+    cfg.llm.config["tie_word_embeddings"] = False
+    return True
+
+
 def _save_state(model, opt, state_dir: Path, pos: dict, teacher=None) -> None:
     tmp = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -421,6 +436,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         if saved.get("stages") != stages or saved.get("seed") != seed:
             raise ValueError(f"{state_dir} belongs to another run (stages {saved.get('stages')}, "
                              f"seed {saved.get('seed')}); use another --out")
+        if saved.get("untied_head"):
+            _untie_head(model, cfg)
         if saved.get("lora"):
             apply_lora(model, cfg.lora)
     # an LM whose base weights are not stored (smollm2) learns only through LoRA, from stage 0 on
@@ -470,6 +487,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         stage_sets = [x for x in sets_of[stage] if kind != "1a" or x[2][0].image is not None] or sets_of[stage]
         # (param_groups freezes the parts whose lr scale is 0: take the trainable ones after it)
         embed_scale = _per_stage(embed_scales, stage)
+        if embed_scale != 1 and _untie_head(model, cfg):   # config.json then says so
+            print(f"stage {stage}: output head untied from the token embeddings (--embed-lr-scale "
+                  f"{embed_scale:g}: the head keeps learning)", file=sys.stderr)
         opt = torch.optim.AdamW(param_groups(model, stage_lr, vision_lr_scale, ban_lr_scale,
                                              freeze_zero=freeze_zero, embed_lr_scale=embed_scale),
                                 lr=stage_lr, weight_decay=0.01)
@@ -522,7 +542,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                 logf.flush()
                 _save_state(model, opt, state_dir, {"stages": stages, "seed": seed, "stage_index": si,
                                                     "step": step + 1,
-                                                    "lora": bool(getattr(model, "lora_config", None))},
+                                                    "lora": bool(getattr(model, "lora_config", None)),
+                                                    "untied_head": _head_untied(cfg)},
                             teacher)
         bar.close()
     if hasattr(model, "cache_frozen_features"):
@@ -665,10 +686,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="learning rate of BAN relative to the rest (0 freezes it; default: 0 when the "
                         "stages include 0v, which pretrains it, else 1)")
     p.add_argument("--embed-lr-scale", default="", metavar="STAGE=S,...",
-                   help="learning rate of the LLM's token embeddings (tied to its output head in "
-                        "tiny) relative to the stage's, per stage (0 freezes them; default 1; a "
-                        "kind reaches its tagged stages unless they are named, e.g. "
-                        "0=0,0.lm=1: the embeddings learn in 0.lm only)")
+                   help="learning rate of the LLM's input token embeddings relative to the stage's, "
+                        "per stage (0 freezes them; default 1; a kind reaches its tagged stages "
+                        "unless they are named, e.g. 0=0,0.lm=1: they learn in 0.lm only); the "
+                        "first stage that names a scale other than 1 unties tiny's output head from "
+                        "them (a copy that keeps learning; the checkpoint's config says so)")
     p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default=DEFAULT_ZERO_SCALE_PARTS,
                    help="how a part at lr scale 0 is held: zero-lr (gradient computed and counted in "
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "

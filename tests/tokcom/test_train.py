@@ -388,8 +388,8 @@ def test_lm_pretraining_on_unlabelled_text(tmp_path, cfg_path):
 
 def test_embed_lr_scale_holds_the_token_embeddings_in_the_stages_it_names(tmp_path, cfg_path, capsys):
     """``--embed-lr-scale 0=0,0.lm=1``: the embeddings learn in ``0.lm`` and stay as it left them
-    through ``0``, while the rest of the LLM moves; at scale 1 the optimiser's groups are the
-    layout of runs before the option existed."""
+    through ``0``, while the rest of the LLM moves and the output head, untied from them, learns;
+    at scale 1 the optimiser's groups are the layout of runs before the option existed."""
     from safetensors.torch import load_file
 
     from tokcom.factory import create_taichi
@@ -406,17 +406,29 @@ def test_embed_lr_scale_holds_the_token_embeddings_in_the_stages_it_names(tmp_pa
     assert not emb[0].requires_grad and all(id(p) != id(emb[0]) for g in groups for p in g["params"])
     with pytest.raises(ValueError, match="embed_lr_scale"):
         param_groups(model, 1e-3, embed_lr_scale=float("inf"))
+    assert model.llm.untie_head() and not model.llm.untie_head()     # once; then two tensors
+    assert model.llm.lm.lm_head.weight is not emb[0]
+    assert torch.equal(model.llm.lm.lm_head.weight, emb[0])
 
     lm_only, held = tmp_path / "lm", tmp_path / "held"
     common = ["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", "--lr", "0.lm=3e-3", *ARGS]
     assert main([*common, "--out", str(lm_only), "--stages", "0.lm", "--steps", "0.lm=4"]) == 0
-    assert main([*common, "--out", str(held), "--stages", "0.lm,0", "--steps", "0.lm=4,0=3",
-                 "--embed-lr-scale", "0=0,0.lm=1"]) == 0
+    held_args = [*common, "--out", str(held), "--stages", "0.lm,0", "--embed-lr-scale", "0=0,0.lm=1",
+                 "--save-every", "2"]
+    assert main([*held_args, "--steps", "0.lm=4,0=2"]) == 0
+    (held / "model.safetensors").unlink()          # as if killed: resumes from the untied state
+    assert main([*held_args, "--steps", "0.lm=4,0=4"]) == 0
+    assert "output head untied" in capsys.readouterr().err
     a, b = load_file(str(lm_only / "model.safetensors")), load_file(str(held / "model.safetensors"))
     key = next(k for k in a if k.endswith("embed_tokens.weight"))
+    head = next(k for k in a if k.endswith("lm_head.weight"))
     assert torch.equal(a[key], b[key])    # the same seed and 0.lm batches; stage 0 did not move them
+    assert torch.equal(a[head], a[key]) and not torch.equal(b[head], b[key])   # the head learnt
     assert any(not torch.equal(a[k], b[k]) for k in a if ".layers." in k)
-    meta = json.loads((held / "meta.json").read_text())
-    assert meta["embed_lr_scale"] == {"0.lm": 1.0, "0": 0.0}
+    assert json.loads((held / "meta.json").read_text())["embed_lr_scale"] == {"0.lm": 1.0, "0": 0.0}
+    assert json.loads((held / "config.json").read_text())["llm"]["config"]["tie_word_embeddings"] is False
+    loaded, _t, _c = create_taichi(checkpoint=str(held))       # loads with its own head
+    assert torch.equal(loaded.llm.lm.lm_head.weight, b[head])
+    assert torch.equal(loaded.llm.lm.get_input_embeddings().weight, b[key])
     assert main([*common, "--out", str(tmp_path / "bad"), "--stages", "0", "--embed-lr-scale", "0=-1"]) == 2
     assert "--embed-lr-scale wants STAGE=V with V >= 0" in capsys.readouterr().err

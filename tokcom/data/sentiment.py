@@ -313,7 +313,8 @@ class SyntheticSentiment(_TextDataset):
     indices holds one positive and one negative example (random order).
     Sentences are lowercased and tokenised like SST-2. Sarcasm templates are
     always negative (they are chosen only for negative targets). ``meta``:
-    ``template``, ``phenomenon``, ``split``, ``index``. Deterministic in
+    ``template``, ``phenomenon`` (also as ``family``: the scoring tools group by it),
+    ``split``, ``index``. Deterministic in
     ``(split, num_examples, seed)``; example ``i`` does not depend on
     ``num_examples``.
     """
@@ -339,5 +340,5 @@ class SyntheticSentiment(_TextDataset):
             phenomenon, fn, _labs = templates[name]
             items.append((fn(rng, lex, label), label,
                           {"dataset": "synthetic_sentiment", "split": split, "index": i,
-                           "template": name, "phenomenon": phenomenon}))
+                           "template": name, "phenomenon": phenomenon, "family": phenomenon}))
         super().__init__(items)

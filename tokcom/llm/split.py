@@ -98,6 +98,17 @@ class SplitLLM(nn.Module):
     def num_layers(self) -> int:
         return len(self._inner.layers)
 
+    def untie_head(self) -> bool:
+        """Give the output head its own copy of the token embeddings, if the two are one tensor
+        (``tie_word_embeddings``, as in ``tiny``), so that one can be held while the other learns;
+        sets the LM config's ``tie_word_embeddings`` to False. Returns whether it untied."""
+        head = self.lm.lm_head
+        if head.weight is not self._inner.embed_tokens.weight:
+            return False
+        head.weight = nn.Parameter(head.weight.detach().clone())
+        self.lm.config.tie_word_embeddings = False
+        return True
+
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) -> input embeddings (B, T, D)."""
         return self._inner.embed_tokens(input_ids) * self._embed_scale
