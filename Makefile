@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant sentiment-isolated lm-frozen-variant captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -102,22 +102,6 @@ lm-variant: $(STAMP)
 	for d in easy_vqa easy_vqa_yesno_plain clevr_gen easy_vqa_yesno; do $(EVAL) --checkpoint $(LMV) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/lm/v7_$$d.csv; done
 	$(PY) -m tokcom.lexicon_probe --checkpoint $(LMV) checkpoints/taichi-tiny --out results/lm/lexicon_probe.csv
 
-# does a sentiment stage on top of 0.lm use what 0.lm learnt? (README "Sentiment: unseen words")
-# 0.lm alone, then 800 steps of stage 0 on sentiment alone from it with the token embeddings
-# trained (trained), frozen (frozen), frozen and the rest at lr 5e-4 (frozen-lr5e-4); each scored on
-# the four splits and per phenomenon; about 6 + 3 x 2.5 minutes on 2 cores; checkpoints stay in runs/
-LMONLY := runs/lm-only
-SENT_STEPS := --preset tiny --seed 0 --no-progress --init $(LMONLY) --stages 0 --mix synthetic_sentiment:1 --steps 0=800 --eval-examples 0
-sentiment-isolated: $(STAMP)
-	test -f $(LMONLY)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --stages 0.lm --eval-examples 0 --out $(LMONLY)
-	test -f runs/sent-trained/model.safetensors || $(PY) -m tokcom.train $(SENT_STEPS) --out runs/sent-trained
-	test -f runs/sent-frozen/model.safetensors || $(PY) -m tokcom.train $(SENT_STEPS) --embed-lr-scale 0=0 --out runs/sent-frozen
-	test -f runs/sent-frozen-lr5e-4/model.safetensors || $(PY) -m tokcom.train $(SENT_STEPS) --embed-lr-scale 0=0 --lr 0=5e-4 --out runs/sent-frozen-lr5e-4
-	for v in trained frozen frozen-lr5e-4; do \
-		for s in test test_vocab test_templates val; do $(EVAL) --checkpoint runs/sent-$$v --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split $$s --out results/lm/sent-$${v}_$$s.csv; done; \
-		$(PY) -m simulations.family_accuracy --checkpoint runs/sent-$$v --split test --out results/lm/sent-$${v}_families_test.csv; done
-	$(PY) -m tokcom.lexicon_probe --checkpoint $(LMONLY) runs/sent-trained runs/sent-frozen --out results/lm/lexicon_probe_isolated.csv
-
 # the lm-variant with the token embeddings frozen after 0.lm (--embed-lr-scale: they learn in 0.lm
 # only), then its held-out figures (README "Sentiment: unseen words"); about 36 + 6 minutes
 LMV8 := runs/lm-v8
@@ -129,6 +113,16 @@ lm-frozen-variant: $(STAMP)
 	$(PY) -m simulations.family_accuracy --checkpoint $(LMV8) --split test --out results/lm/v8_families_test.csv
 	$(PY) -m simulations.family_accuracy --checkpoint checkpoints/taichi-tiny --split test --out results/lm/v6_families_test.csv
 	$(PY) -m tokcom.lexicon_probe --checkpoint $(LMV8) --out results/lm/lexicon_probe_v8.csv
+
+# the same with only the rows of the review text's tokens held after 0.lm (--embed-rows text: the
+# rows of the question and answer words, and the tied head, keep learning); about 36 + 6 minutes
+LMV9 := runs/lm-v9
+lm-rows-variant: $(STAMP)
+	test -f $(LMV9)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text --out $(LMV9)
+	for s in test test_vocab test_templates val; do $(EVAL) --checkpoint $(LMV9) --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split $$s --out results/lm/v9_sent_$$s.csv; done
+	for d in easy_vqa easy_vqa_yesno_plain clevr_gen easy_vqa_yesno; do $(EVAL) --checkpoint $(LMV9) --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/lm/v9_$$d.csv; done
+	$(PY) -m simulations.family_accuracy --checkpoint $(LMV9) --split test --out results/lm/v9_families_test.csv
+	$(PY) -m tokcom.lexicon_probe --checkpoint $(LMV9) --out results/lm/lexicon_probe_v9.csv
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
 # in the mixture and a longer stage 0 (README: "Captioning in the mixture"), then its held-out figures

@@ -181,6 +181,42 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
 
 
+#: sentences of each unlabelled text set whose tokens :func:`_text_token_ids` collects
+TEXT_ROWS_SAMPLE = 20000
+
+
+def _text_token_ids(tok, datasets) -> torch.Tensor | None:
+    """The sorted token ids (special tokens excluded) of the first :data:`TEXT_ROWS_SAMPLE`
+    sentences of each unlabelled text set (``task == "text"``) among ``datasets``; None if none."""
+    texts = []
+    for ds in {id(d): d for d in datasets}.values():
+        if len(ds) and ds[0].task == "text":
+            texts += [ds[i].answer for i in range(min(len(ds), TEXT_ROWS_SAMPLE))]
+    if not texts:
+        return None
+    ids = {i for row in tok(texts, add_special_tokens=False)["input_ids"] for i in row}
+    return torch.tensor(sorted(ids - set(tok.all_special_ids)), dtype=torch.long)
+
+
+class _RowHold:
+    """Holds rows ``ids`` of the LLM's token embedding table through one stage: their gradient
+    is zeroed (they leave the clipped norm) and :meth:`restore` writes their values back after
+    each optimiser step (undoing weight decay)."""
+
+    def __init__(self, model, ids: torch.Tensor) -> None:
+        self.weight = model.llm.lm.get_input_embeddings().weight
+        self.ids = ids.to(self.weight.device)
+        self.kept = self.weight.detach()[self.ids].clone()
+        self.hook = self.weight.register_hook(lambda g: g.index_fill(0, self.ids, 0.0))
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            self.weight[self.ids] = self.kept
+
+    def remove(self) -> None:
+        self.hook.remove()
+
+
 def _head_untied(cfg) -> bool:
     llm = getattr(cfg, "llm", None)
     return llm is not None and llm.config.get("tie_word_embeddings") is False
@@ -352,7 +388,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           stage_mix: dict[str, list[tuple[str, float]]] | None = None,
           freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
           distill: float = 0.0, codec_warmup: str = "answers",
-          codec_context: int | None = None, embed_lr_scale: dict[str, float] | None = None) -> Path:
+          codec_context: int | None = None, embed_lr_scale: dict[str, float] | None = None,
+          embed_rows: str = "all") -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
@@ -362,7 +399,13 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     entered stage 2 over no channel (a frozen copy) to its own answers over the channel.
     ``codec_warmup="states"``: stage ``2sep`` trains the codec to pass the token states
     (:func:`state_loss`) instead of on the answers' cross-entropy. ``embed_lr_scale``: the LLM
-    token embeddings' learning rate relative to each stage's, keyed as ``lr`` (missing: 1)."""
+    token embeddings' learning rate relative to each stage's, keyed as ``lr`` (missing: 1).
+    ``embed_rows="text"``: that scale (0 or 1) applies only to the rows of the tokens of the run's
+    unlabelled text (:func:`_text_token_ids`); a held row keeps its value exactly (its gradient is
+    zeroed and it is restored after each step, weight decay included), the other rows and the
+    tied head learn; the head is not untied."""
+    if embed_rows not in ("all", "text"):
+        raise ValueError(f"--embed-rows is all or text, got {embed_rows!r}")
     if codec_warmup not in ("answers", "states"):
         raise ValueError(f"--codec-warmup is answers or states, got {codec_warmup!r}")
     if distill < 0 or not math.isfinite(distill):
@@ -427,6 +470,16 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                    if ds[0].task not in cfg.tasks]
         if foreign:
             raise ValueError(f"{cfg.name} serves tasks {cfg.tasks}; the --mix holds {foreign}")
+    held_ids = None
+    if embed_rows == "text":
+        held_ids = _text_token_ids(tok, [ds for st in stages for _n, _w, ds in sets_of[st]])
+        if held_ids is None:
+            raise ValueError("--embed-rows text holds the rows of the run's unlabelled text; no stage "
+                             "trains on one (e.g. 0.lm on review_text)")
+        odd = [st for st in stages if _per_stage(embed_scales, st) not in (0, 1)]
+        if odd:
+            raise ValueError(f"--embed-rows text holds rows (scale 0) or lets them learn (1); stages "
+                             f"{odd} ask another --embed-lr-scale")
     chans = {n: channels.get(n) for n in channel_names}
     log_path = out / "train_log.csv"
     pos = {"stage_index": 0, "step": 0}
@@ -487,6 +540,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         stage_sets = [x for x in sets_of[stage] if kind != "1a" or x[2][0].image is not None] or sets_of[stage]
         # (param_groups freezes the parts whose lr scale is 0: take the trainable ones after it)
         embed_scale = _per_stage(embed_scales, stage)
+        hold_rows = None
+        if held_ids is not None:      # rows of the text's tokens held; the table stays one group
+            if embed_scale == 0:
+                hold_rows = _RowHold(model, held_ids)
+            embed_scale = 1.0
         if embed_scale != 1 and _untie_head(model, cfg):   # config.json then says so
             print(f"stage {stage}: output head untied from the token embeddings (--embed-lr-scale "
                   f"{embed_scale:g}: the head keeps learning)", file=sys.stderr)
@@ -535,6 +593,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
             opt.step()
+            if hold_rows is not None:
+                hold_rows.restore()
             ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
             bar.set_postfix(loss=f"{ema:.3f}", data=name)
             write_row(stage, step, loss.item(), cur_lr, name, f"{grad_norm:.4g}")
@@ -546,6 +606,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                                                     "untied_head": _head_untied(cfg)},
                             teacher)
         bar.close()
+        if hold_rows is not None:
+            hold_rows.remove()
     if hasattr(model, "cache_frozen_features"):
         model.cache_frozen_features(False)
     logf.close()
@@ -576,6 +638,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
             **({"embed_lr_scale": {s: _per_stage(embed_scales, s) for s in stages}}
                if any(_per_stage(embed_scales, s) != 1.0 for s in stages) else {}),
+            **({"embed_rows": "text", "embed_rows_held": int(held_ids.numel())}
+               if held_ids is not None else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
             **({"easy_vqa_cells": True} if easy_cells else {}),
             **({"distill": distill} if distill > 0 else {}),
@@ -691,6 +755,10 @@ def main(argv: list[str] | None = None) -> int:
                         "unless they are named, e.g. 0=0,0.lm=1: they learn in 0.lm only); the "
                         "first stage that names a scale other than 1 unties tiny's output head from "
                         "them (a copy that keeps learning; the checkpoint's config says so)")
+    p.add_argument("--embed-rows", choices=("all", "text"), default="all",
+                   help="what --embed-lr-scale holds: the whole token embedding table (all), or only "
+                        "the rows of the tokens of the run's unlabelled text (text: those rows held "
+                        "exactly at scale 0, every other row and the tied head learn; scales 0 or 1)")
     p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default=DEFAULT_ZERO_SCALE_PARTS,
                    help="how a part at lr scale 0 is held: zero-lr (gradient computed and counted in "
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "
@@ -760,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
                     stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen",
                     easy_cells=ns.easy_vqa_cells, distill=ns.distill,
                     codec_warmup=ns.codec_warmup, codec_context=ns.codec_context,
-                    embed_lr_scale=_embed_scales(ns.embed_lr_scale))
+                    embed_lr_scale=_embed_scales(ns.embed_lr_scale), embed_rows=ns.embed_rows)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

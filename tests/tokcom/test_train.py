@@ -432,3 +432,34 @@ def test_embed_lr_scale_holds_the_token_embeddings_in_the_stages_it_names(tmp_pa
     assert torch.equal(loaded.llm.lm.get_input_embeddings().weight, b[key])
     assert main([*common, "--out", str(tmp_path / "bad"), "--stages", "0", "--embed-lr-scale", "0=-1"]) == 2
     assert "--embed-lr-scale wants STAGE=V with V >= 0" in capsys.readouterr().err
+
+
+def test_embed_rows_text_holds_only_the_rows_of_the_unlabelled_texts_tokens(tmp_path, cfg_path, capsys):
+    """``--embed-rows text``: through stage 0 the rows of the review text's tokens keep their
+    values exactly (weight decay undone), other rows move, and the head stays tied."""
+    from safetensors.torch import load_file
+
+    from tokcom.checkpoint import load_checkpoint_tokenizer
+    from tokcom.train import _text_token_ids, _train_sets
+    common = ["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", "--lr", "0.lm=3e-3", *ARGS]
+    lm_only, held = tmp_path / "lm", tmp_path / "held"
+    assert main([*common, "--out", str(lm_only), "--stages", "0.lm", "--steps", "0.lm=4"]) == 0
+    assert main([*common, "--out", str(held), "--stages", "0.lm,0", "--steps", "0.lm=4,0=4",
+                 "--embed-lr-scale", "0=0,0.lm=1", "--embed-rows", "text"]) == 0
+    tok = load_checkpoint_tokenizer(str(held))
+    ids = _text_token_ids(tok, [ds for _n, _w, ds in _train_sets([("review_text", 1)], 8, 8, 0)])
+    assert 20 < len(ids) < len(tok) and not set(ids.tolist()) & set(tok.all_special_ids)
+    a, b = load_file(str(lm_only / "model.safetensors")), load_file(str(held / "model.safetensors"))
+    key = next(k for k in a if k.endswith("embed_tokens.weight"))
+    assert torch.equal(a[key][ids], b[key][ids])
+    rest = torch.ones(len(tok), dtype=torch.bool).index_fill(0, ids, False)
+    assert not torch.equal(a[key][rest], b[key][rest])
+    meta = json.loads((held / "meta.json").read_text())
+    assert meta["embed_rows"] == "text" and meta["embed_rows_held"] == len(ids)
+    assert json.loads((held / "config.json").read_text())["llm"]["config"]["tie_word_embeddings"] is True
+    assert main(["--preset", cfg_path, *ARGS, "--out", str(tmp_path / "bad"), "--stages", "0",
+                 "--embed-lr-scale", "0=0", "--embed-rows", "text"]) == 2                 # no text
+    assert main([*common, "--out", str(tmp_path / "bad"), "--stages", "0.lm,0", "--embed-lr-scale",
+                 "0=0.5,0.lm=1", "--embed-rows", "text"]) == 2
+    err = capsys.readouterr().err
+    assert "no stage trains on one" in err and "scale 0" in err
