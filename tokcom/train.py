@@ -54,7 +54,8 @@ from .config import load_config
 from .data.easy_vqa import EasyVQA
 from .factory import build_codec, create_taichi
 from .lora import apply_lora
-from .stages import STAGES, param_groups, set_trainable, stage_base, trainable_parameters
+from .stages import (STAGES, embedding_parameters, param_groups, set_trainable, stage_base,
+                     trainable_parameters)
 from .taichi import IGNORE
 from .vision_pretrain import pretrain_vision
 
@@ -539,11 +540,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         stage_lr = _per_stage(lr, stage)
         stage_sets = [x for x in sets_of[stage] if kind != "1a" or x[2][0].image is not None] or sets_of[stage]
         # (param_groups freezes the parts whose lr scale is 0: take the trainable ones after it)
-        embed_scale = _per_stage(embed_scales, stage)
-        hold_rows = None
+        # (a stage that does not train the embeddings, e.g. 2 through LoRA, leaves them be)
+        embed_scale = (_per_stage(embed_scales, stage)
+                       if any(p.requires_grad for p in embedding_parameters(model)) else 1.0)
+        hold = held_ids is not None and embed_scale == 0
         if held_ids is not None:      # rows of the text's tokens held; the table stays one group
-            if embed_scale == 0:
-                hold_rows = _RowHold(model, held_ids)
             embed_scale = 1.0
         if embed_scale != 1 and _untie_head(model, cfg):   # config.json then says so
             print(f"stage {stage}: output head untied from the token embeddings (--embed-lr-scale "
@@ -570,6 +571,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             calibrated_on = _calibrate_codec(model, tok, cfg, stage_sets, batch_size, seed, device)
             print(f"stage {stage}: codec token-state statistics calibrated on {calibrated_on} states",
                   file=sys.stderr)
+        # after a resumed state is loaded: the held rows are the ones this stage started from
+        hold_rows = _RowHold(model, held_ids) if hold else None
         model.train()
         bar = tqdm(range(start, total), desc=f"stage {stage}", disable=not progress,
                    initial=start, total=total, dynamic_ncols=True)

@@ -444,8 +444,11 @@ def test_embed_rows_text_holds_only_the_rows_of_the_unlabelled_texts_tokens(tmp_
     common = ["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", "--lr", "0.lm=3e-3", *ARGS]
     lm_only, held = tmp_path / "lm", tmp_path / "held"
     assert main([*common, "--out", str(lm_only), "--stages", "0.lm", "--steps", "0.lm=4"]) == 0
-    assert main([*common, "--out", str(held), "--stages", "0.lm,0", "--steps", "0.lm=4,0=4",
-                 "--embed-lr-scale", "0=0,0.lm=1", "--embed-rows", "text"]) == 0
+    held_args = [*common, "--out", str(held), "--stages", "0.lm,0", "--embed-lr-scale", "0=0,0.lm=1",
+                 "--embed-rows", "text", "--save-every", "2"]
+    assert main([*held_args, "--steps", "0.lm=4,0=2"]) == 0
+    (held / "model.safetensors").unlink()          # as if killed: resumes holding the same rows
+    assert main([*held_args, "--steps", "0.lm=4,0=4"]) == 0
     tok = load_checkpoint_tokenizer(str(held))
     ids = _text_token_ids(tok, [ds for _n, _w, ds in _train_sets([("review_text", 1)], 8, 8, 0)])
     assert 20 < len(ids) < len(tok) and not set(ids.tolist()) & set(tok.all_special_ids)
