@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-rows-seed1 captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -124,11 +124,6 @@ lm-rows-variant: $(STAMP)
 	$(PY) -m simulations.family_accuracy --checkpoint $(LMV9) --split test --out results/lm/v9_families_test.csv
 	$(PY) -m tokcom.lexicon_probe --checkpoint $(LMV9) --out results/lm/lexicon_probe_v9.csv
 
-# its seed 1 (is v9's VQA loss run spread?); about 33 + 3 minutes
-lm-rows-seed1: $(STAMP)
-	test -f runs/lm-v9-s1/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 1 --no-progress $(LMV8_FLAGS) --embed-rows text --out runs/lm-v9-s1
-	for s in test test_vocab test_templates; do $(EVAL) --checkpoint runs/lm-v9-s1 --channel none --snr 0 --max-samples 1000 --dataset synthetic_sentiment --split $$s --out results/lm/v9s1_sent_$$s.csv; done
-	for d in easy_vqa easy_vqa_yesno_plain clevr_gen; do $(EVAL) --checkpoint runs/lm-v9-s1 --channel none --snr 0 --max-samples 1000 --dataset $$d --out results/lm/v9s1_$$d.csv; done
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
 # in the mixture and a longer stage 0 (README: "Captioning in the mixture"), then its held-out figures
