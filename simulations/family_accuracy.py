@@ -24,7 +24,7 @@ from tokcom.tasks import exact_match
 from .results import write_table
 from .stats import wilson_interval
 
-__all__ = ["answer_all", "family_accuracy", "family_groups", "main"]
+__all__ = ["answer_all", "answer_system", "family_accuracy", "family_groups", "main", "scored"]
 
 
 def family_groups(families: list[str], kinds: list[str]) -> list[tuple[str, list[int]]]:
@@ -33,6 +33,23 @@ def family_groups(families: list[str], kinds: list[str]) -> list[tuple[str, list
     for names in (families, kinds):
         groups += [(f, [i for i, x in enumerate(names) if x == f]) for f in sorted(set(names) - {""})]
     return groups
+
+
+def answer_system(name: str, dataset: str, split: str, num_examples: int, checkpoint: str | None = None):
+    """The answer system ``name`` on ``dataset``/``split`` (at least 100 examples held), from
+    ``checkpoint`` when given (else the system's own)."""
+    from . import systems
+    kw = {"dataset": dataset, "split": split, "num_examples": max(num_examples, 100)}
+    if checkpoint:
+        kw["checkpoint"] = checkpoint
+    return systems.get(name, **kw)
+
+
+def scored(answers: list[str], gold: list[str], idx: list[int]) -> dict:
+    """``accuracy``, ``ci_low``, ``ci_high`` (95% Wilson) of ``answers`` at ``idx``."""
+    k = sum(exact_match(answers[i], gold[i]) for i in idx)
+    lo, hi = wilson_interval(k, len(idx))
+    return {"accuracy": k / len(idx), "ci_low": lo, "ci_high": hi}
 
 
 @torch.no_grad()
@@ -65,11 +82,8 @@ def family_accuracy(system, num_examples: int, batch_size: int = 100, seed: int 
                                                 {"real": lambda batch: batch})
     rows = []
     for family, idx in family_groups(families, kinds):
-        k = sum(exact_match(answers["real"][i], gold[i]) for i in idx)
-        lo, hi = wilson_interval(k, len(idx))
         rows.append({"system": system.name, "dataset": system.dataset, "family": family,
-                     "accuracy": k / len(idx), "ci_low": lo, "ci_high": hi,
-                     "num_examples": len(idx), "seed": seed})
+                     **scored(answers["real"], gold, idx), "num_examples": len(idx), "seed": seed})
     return rows
 
 
@@ -90,11 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.num_examples < 1 or ns.batch_size < 1:
             raise ValueError("--num-examples and --batch-size must be >= 1")
-        from . import systems
-        kw = {"dataset": ns.dataset, "split": ns.split, "num_examples": max(ns.num_examples, 100)}
-        if ns.checkpoint:
-            kw["checkpoint"] = ns.checkpoint
-        system = systems.get(ns.system, **kw)
+        system = answer_system(ns.system, ns.dataset, ns.split, ns.num_examples, ns.checkpoint)
         rows = family_accuracy(system, ns.num_examples, ns.batch_size, ns.seed)
         if len(rows) == 1:
             raise ValueError(f"{ns.dataset} names no family for its examples: nothing to break down")

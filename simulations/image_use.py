@@ -22,11 +22,8 @@ import sys
 import pandas as pd
 import torch
 
-from tokcom.tasks import exact_match
-
-from .family_accuracy import answer_all, family_groups
+from .family_accuracy import answer_all, answer_system, family_groups, scored
 from .results import write_table
-from .stats import wilson_interval
 
 __all__ = ["CONDITIONS", "image_use", "main"]
 
@@ -57,11 +54,9 @@ def image_use(system, num_examples: int, batch_size: int = 64, seed: int = 0) ->
     rows = []
     for family, idx in family_groups(families, kinds):
         for c in CONDITIONS:
-            k = sum(exact_match(answers[c][i], gold[i]) for i in idx)
-            lo, hi = wilson_interval(k, len(idx))
             changed = sum(answers[c][i] != answers["real"][i] for i in idx) / len(idx)
             rows.append({"system": system.name, "dataset": system.dataset, "family": family,
-                         "condition": c, "accuracy": k / len(idx), "ci_low": lo, "ci_high": hi,
+                         "condition": c, **scored(answers[c], gold, idx),
                          "answers_changed": changed, "num_examples": len(idx), "seed": seed})
     return rows
 
@@ -81,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.num_examples < 2 or ns.batch_size < 2:
             raise ValueError("--num-examples and --batch-size must be >= 2 (shuffling needs a partner)")
-        from . import systems
-        kw = {"dataset": ns.dataset, "split": ns.split, "num_examples": max(ns.num_examples, 100)}
-        if ns.checkpoint:
-            kw["checkpoint"] = ns.checkpoint
-        system = systems.get(ns.system, **kw)
+        system = answer_system(ns.system, ns.dataset, ns.split, ns.num_examples, ns.checkpoint)
         rows = image_use(system, ns.num_examples, ns.batch_size, ns.seed)
         df = pd.DataFrame(rows)
         df.insert(1, "checkpoint", system.describe().get("checkpoint", ""))
