@@ -186,16 +186,28 @@ def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
 TEXT_ROWS_SAMPLE = 20000
 
 
-def _text_token_ids(tok, datasets) -> torch.Tensor | None:
+def _text_token_ids(tok, datasets, only: bool = False) -> torch.Tensor | None:
     """The sorted token ids (special tokens excluded) of the first :data:`TEXT_ROWS_SAMPLE`
-    sentences of each unlabelled text set (``task == "text"``) among ``datasets``; None if none."""
-    texts = []
+    sentences of each unlabelled text set (``task == "text"``) among ``datasets``; None if none.
+    ``only``: less the tokens of the image tasks' questions and answers and of every labelled
+    answer (the first :data:`TEXT_ROWS_SAMPLE` examples of each labelled set), i.e. the rows that
+    the review text's words alone use, and the sentiment sentences' words."""
+    texts, other = [], []
     for ds in {id(d): d for d in datasets}.values():
-        if len(ds) and ds[0].task == "text":
-            texts += [ds[i].answer for i in range(min(len(ds), TEXT_ROWS_SAMPLE))]
+        if not len(ds) or (ds.task != "text" and not only):
+            continue
+        pairs = ds.texts(TEXT_ROWS_SAMPLE)
+        if ds.task == "text":
+            texts += [a for _q, a in pairs]
+        elif only:
+            other += [a for _q, a in pairs]
+            if ds.task != "classify":   # image tasks: their questions too
+                other += [q for q, _a in pairs if q]
     if not texts:
         return None
-    ids = {i for row in tok(texts, add_special_tokens=False)["input_ids"] for i in row}
+    def ids_of(strings) -> set[int]:
+        return {i for row in tok(strings, add_special_tokens=False)["input_ids"] for i in row} if strings else set()
+    ids = ids_of(texts) - ids_of(other)
     return torch.tensor(sorted(ids - set(tok.all_special_ids)), dtype=torch.long)
 
 
@@ -390,7 +402,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
           distill: float = 0.0, codec_warmup: str = "answers",
           codec_context: int | None = None, embed_lr_scale: dict[str, float] | None = None,
-          embed_rows: str = "all") -> Path:
+          embed_rows: str = "all", text_stage_keeps: str = "all") -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
@@ -404,9 +416,15 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     ``embed_rows="text"``: that scale (0 or 1) applies only to the rows of the tokens of the run's
     unlabelled text (:func:`_text_token_ids`); a held row keeps its value exactly (its gradient is
     zeroed and it is restored after each step, weight decay included), the other rows and the
-    tied head learn; the head is not untied."""
-    if embed_rows not in ("all", "text"):
-        raise ValueError(f"--embed-rows is all or text, got {embed_rows!r}")
+    tied head learn; the head is not untied. ``embed_rows="text-only"``: the same, less the rows
+    of the tokens of the image questions and of every labelled answer (``_text_token_ids(only=True)``).
+    ``text_stage_keeps="embeddings"``: the stages on unlabelled text alone (``0.lm``; they must come
+    first, after ``0v`` at most) hand on only the LLM's token embeddings: after the last of them
+    the LLM's other weights go back to those the run started from."""
+    if embed_rows not in ("all", "text", "text-only"):
+        raise ValueError(f"--embed-rows is all, text or text-only, got {embed_rows!r}")
+    if text_stage_keeps not in ("all", "embeddings"):
+        raise ValueError(f"--text-stage-keeps is all or embeddings, got {text_stage_keeps!r}")
     if codec_warmup not in ("answers", "states"):
         raise ValueError(f"--codec-warmup is answers or states, got {codec_warmup!r}")
     if distill < 0 or not math.isfinite(distill):
@@ -472,15 +490,32 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         if foreign:
             raise ValueError(f"{cfg.name} serves tasks {cfg.tasks}; the --mix holds {foreign}")
     held_ids = None
-    if embed_rows == "text":
-        held_ids = _text_token_ids(tok, [ds for st in stages for _n, _w, ds in sets_of[st]])
+    if embed_rows != "all":
+        held_ids = _text_token_ids(tok, [ds for st in stages for _n, _w, ds in sets_of[st]],
+                                   only=embed_rows == "text-only")
         if held_ids is None:
-            raise ValueError("--embed-rows text holds the rows of the run's unlabelled text; no stage "
-                             "trains on one (e.g. 0.lm on review_text)")
+            raise ValueError(f"--embed-rows {embed_rows} holds the rows of the run's unlabelled text; "
+                             "no stage trains on one (e.g. 0.lm on review_text)")
         odd = [st for st in stages if _per_stage(embed_scales, st) not in (0, 1)]
         if odd:
-            raise ValueError(f"--embed-rows text holds rows (scale 0) or lets them learn (1); stages "
-                             f"{odd} ask another --embed-lr-scale")
+            raise ValueError(f"--embed-rows {embed_rows} holds rows (scale 0) or lets them learn (1); "
+                             f"stages {odd} ask another --embed-lr-scale")
+    text_stages = [st for st in stages if all(ds.task == "text" for _n, _w, ds in sets_of[st])]
+    llm_start = None     # --text-stage-keeps embeddings: the LLM weights to go back to
+    if text_stage_keeps == "embeddings":
+        if not text_stages:
+            raise ValueError("--text-stage-keeps embeddings needs a stage on unlabelled text alone "
+                             "(e.g. 0.lm on review_text)")
+        first_other = next(i for i, st in enumerate(stages + ["end"])
+                           if st == "end" or (st not in text_stages and stage_base(st) != "0v"))
+        late = [st for st in text_stages if stages.index(st) > first_other]
+        if late:
+            raise ValueError(f"--text-stage-keeps embeddings: the text stages {late} come after "
+                             f"{stages[first_other]}, which trains on labelled data; put them first")
+        embed_w = embedding_parameters(model)
+        # taken before any state is loaded: the model as created, as every run of this seed starts
+        llm_start = [(p, p.detach().clone()) for p in model.llm.parameters()
+                     if not any(p is e for e in embed_w)]
     chans = {n: channels.get(n) for n in channel_names}
     log_path = out / "train_log.csv"
     pos = {"stage_index": 0, "step": 0}
@@ -611,6 +646,13 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         bar.close()
         if hold_rows is not None:
             hold_rows.remove()
+        if llm_start is not None and stage in text_stages and (
+                si + 1 == len(stages) or stages[si + 1] not in text_stages):
+            with torch.no_grad():    # only the token embeddings go on (the tied head with them)
+                for p, v in llm_start:
+                    p.copy_(v)
+            print(f"stage {stage}: the LLM's weights other than its token embeddings returned to "
+                  "those the run started from (--text-stage-keeps embeddings)", file=sys.stderr)
     if hasattr(model, "cache_frozen_features"):
         model.cache_frozen_features(False)
     logf.close()
@@ -641,8 +683,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             **({"ban_lr_scale": ban_lr_scale} if ban_lr_scale != 1.0 else {}),
             **({"embed_lr_scale": {s: _per_stage(embed_scales, s) for s in stages}}
                if any(_per_stage(embed_scales, s) != 1.0 for s in stages) else {}),
-            **({"embed_rows": "text", "embed_rows_held": int(held_ids.numel())}
+            **({"embed_rows": embed_rows, "embed_rows_held": int(held_ids.numel())}
                if held_ids is not None else {}),
+            **({"text_stage_keeps": text_stage_keeps} if text_stage_keeps != "all" else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
             **({"easy_vqa_cells": True} if easy_cells else {}),
             **({"distill": distill} if distill > 0 else {}),
@@ -758,10 +801,15 @@ def main(argv: list[str] | None = None) -> int:
                         "unless they are named, e.g. 0=0,0.lm=1: they learn in 0.lm only); the "
                         "first stage that names a scale other than 1 unties tiny's output head from "
                         "them (a copy that keeps learning; the checkpoint's config says so)")
-    p.add_argument("--embed-rows", choices=("all", "text"), default="all",
+    p.add_argument("--embed-rows", choices=("all", "text", "text-only"), default="all",
                    help="what --embed-lr-scale holds: the whole token embedding table (all), or only "
                         "the rows of the tokens of the run's unlabelled text (text: those rows held "
-                        "exactly at scale 0, every other row and the tied head learn; scales 0 or 1)")
+                        "exactly at scale 0, every other row and the tied head learn; scales 0 or 1), "
+                        "or those less the tokens of the image questions and of all answers (text-only)")
+    p.add_argument("--text-stage-keeps", choices=("all", "embeddings"), default="all",
+                   help="what the stages on unlabelled text alone (0.lm) hand on: all the LLM's weights, "
+                        "or only its token embeddings (the LLM's other weights then return to those "
+                        "the run started from; the text stages must come first, after 0v at most)")
     p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default=DEFAULT_ZERO_SCALE_PARTS,
                    help="how a part at lr scale 0 is held: zero-lr (gradient computed and counted in "
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "
@@ -831,7 +879,8 @@ def main(argv: list[str] | None = None) -> int:
                     stage_mix=stage_mix, freeze_zero=ns.zero_scale_parts == "frozen",
                     easy_cells=ns.easy_vqa_cells, distill=ns.distill,
                     codec_warmup=ns.codec_warmup, codec_context=ns.codec_context,
-                    embed_lr_scale=_embed_scales(ns.embed_lr_scale), embed_rows=ns.embed_rows)
+                    embed_lr_scale=_embed_scales(ns.embed_lr_scale), embed_rows=ns.embed_rows,
+                    text_stage_keeps=ns.text_stage_keeps)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -466,3 +466,62 @@ def test_embed_rows_text_holds_only_the_rows_of_the_unlabelled_texts_tokens(tmp_
                  "0=0.5,0.lm=1", "--embed-rows", "text"]) == 2
     err = capsys.readouterr().err
     assert "no stage trains on one" in err and "scale 0" in err
+
+
+def test_text_stage_keeps_embeddings_resets_the_rest_of_the_llm(tmp_path, cfg_path, capsys, monkeypatch):
+    """``--text-stage-keeps embeddings``: after ``0.lm`` only its token embeddings go on (stage 0
+    then starts from the LLM weights the run started from, so its first loss is that of a run
+    without ``0.lm`` but with those embeddings); a run killed after the text stage resumes to the
+    same weights. ``--embed-rows text-only`` holds the text rows less the image questions' tokens."""
+    from safetensors.torch import load_file
+
+    import tokcom.train as train_mod
+    from tokcom.checkpoint import load_checkpoint_tokenizer
+    from tokcom.corpus import default_corpus
+    from tokcom.factory import create_taichi
+    from tokcom.train import REVIEW_TEXT_IN_TOKENIZER, _text_token_ids, _train_sets
+    common = ["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", "--lr", "0.lm=3e-3", *ARGS]
+    lm_only, kept, resumed = tmp_path / "lm", tmp_path / "kept", tmp_path / "resumed"
+    assert main([*common, "--out", str(lm_only), "--stages", "0.lm", "--steps", "0.lm=4",
+                 "--text-stage-keeps", "embeddings"]) == 0
+    assert "returned to those the run started from" in capsys.readouterr().err
+    torch.manual_seed(0)                  # the model as the run created it (same seed, tokenizer)
+    start, _t, _c = create_taichi(cfg_path, corpus=default_corpus(num_reviews=REVIEW_TEXT_IN_TOKENIZER))
+    f = start.state_dict()
+    a = load_file(str(lm_only / "model.safetensors"))
+    key = next(k for k in a if k.endswith("embed_tokens.weight"))
+    assert not torch.equal(a[key], f[key])                               # the embeddings learnt
+    layers = [k for k in a if k.startswith("llm.") and k != key and not k.endswith("lm_head.weight")]
+    assert len(layers) > 10 and all(torch.equal(a[k], f[k]) for k in layers)   # the rest went back
+    args = [*common, "--stages", "0.lm,0", "--embed-lr-scale", "0=0,0.lm=1", "--embed-rows",
+            "text-only", "--text-stage-keeps", "embeddings", "--save-every", "2",
+            "--steps", "0.lm=4,0=2"]
+    assert main([*args, "--out", str(kept)]) == 0
+    real_seed = train_mod._batch_seed
+
+    def killed_in_stage_0(seed, stage, step):        # the run dies as stage 0 begins
+        if stage == "0":
+            raise KeyboardInterrupt
+        return real_seed(seed, stage, step)
+    monkeypatch.setattr(train_mod, "_batch_seed", killed_in_stage_0)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(resumed)])
+    monkeypatch.setattr(train_mod, "_batch_seed", real_seed)
+    assert main([*args, "--out", str(resumed)]) == 0
+    k, r = load_file(str(kept / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert all(torch.equal(k[n], r[n]) for n in k)
+    tok = load_checkpoint_tokenizer(str(kept))
+    sets = [ds for _n, _w, ds in _train_sets(parse_mix("clevr_gen:1,synthetic_sentiment:1,review_text:1"),
+                                             40, 40, 0)]   # ARGS sizes
+    only, text = _text_token_ids(tok, sets, only=True), _text_token_ids(tok, sets)
+    dropped = set(text.tolist()) - set(only.tolist())
+    assert set(only.tolist()) < set(text.tolist()) and tok.convert_tokens_to_ids("Ġthe") in dropped
+    assert torch.equal(a[key][only], k[key][only])             # held through stage 0
+    meta = json.loads((kept / "meta.json").read_text())
+    assert meta["embed_rows"] == "text-only" and meta["text_stage_keeps"] == "embeddings"
+    assert main([*common, "--out", str(tmp_path / "bad"), "--stages", "0,0.lm",
+                 "--text-stage-keeps", "embeddings"]) == 2
+    assert main(["--preset", cfg_path, *ARGS, "--out", str(tmp_path / "bad2"), "--stages", "0",
+                 "--text-stage-keeps", "embeddings"]) == 2
+    err = capsys.readouterr().err
+    assert "put them first" in err and "needs a stage on unlabelled text" in err

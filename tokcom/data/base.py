@@ -85,6 +85,13 @@ class ExampleDataset(Dataset, metaclass=abc.ABCMeta):
         """Sorted distinct answers."""
         return sorted(set(self.answers()))
 
+    def texts(self, limit: int | None = None) -> list[tuple[str | None, str]]:
+        """``(question, answer)`` of the first ``limit`` examples (all: ``None``) in index order.
+        This default reads each example (images included); datasets whose text is at hand
+        without decoding an image override it."""
+        n = len(self) if limit is None else min(len(self), limit)
+        return [(ex.question, ex.answer) for ex in (self[i] for i in range(n))]
+
     def _check_index(self, index: int) -> int:
         n = len(self)
         if not isinstance(index, (int, np.integer)):

@@ -869,6 +869,15 @@ class CLEVRStyle(ExampleDataset):
             return ["caption"] * len(self)
         return [f for i in range(self.num_images) for (_q, _a, f) in self.questions(i)]
 
+    def texts(self, limit: int | None = None) -> list[tuple[str | None, str]]:
+        """``(question, answer)`` (captions: ``(None, caption)``) of the first ``limit`` examples
+        in index order (scene graphs only, no rendering)."""
+        n = len(self) if limit is None else min(len(self), limit)
+        if self.task == "caption":
+            return [(None, caption(self.scene(i))) for i in range(n)]
+        per = self.questions_per_image
+        return [(q, a) for i in range(-(-n // per)) for q, a, _f in self.questions(i)][:n]
+
     def answers(self) -> list[str]:
         """Gold answers in index order (scene graphs only, no rendering)."""
         if self.task == "caption":

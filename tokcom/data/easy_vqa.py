@@ -226,6 +226,10 @@ class EasyVQA(ExampleDataset):
         """Gold answers in index order."""
         return [a for _q, a, _i in self._items]
 
+    def texts(self, limit: int | None = None) -> list[tuple[str | None, str]]:
+        """``(question, answer)`` in index order, the first ``limit`` (no image decoding)."""
+        return [(q, a) for q, a, _i in self._items[:limit]]
+
     def image_ids(self) -> list[int]:
         """Image ids in index order."""
         return [i for _q, _a, i in self._items]

@@ -53,6 +53,10 @@ class _TextDataset(ExampleDataset):
         """Labels (``"positive"`` / ``"negative"``) in index order."""
         return [lab for _t, lab, _m in self._items]
 
+    def texts(self, limit: int | None = None) -> list[tuple[str | None, str]]:
+        """``(sentence, label)`` of the first ``limit`` examples in index order."""
+        return [(t, lab) for t, lab, _m in self._items[:limit]]
+
     def answer_vocab(self) -> list[str]:
         """``["negative", "positive"]``."""
         return sorted(LABELS)
