@@ -420,11 +420,13 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     of the tokens of the image questions and of every labelled answer (``_text_token_ids(only=True)``).
     ``text_stage_keeps="embeddings"``: the stages on unlabelled text alone (``0.lm``; they must come
     first, after ``0v`` at most) hand on only the LLM's token embeddings: after the last of them
-    the LLM's other weights go back to those the run started from."""
+    the LLM's other weights go back to those the run started from. ``"text-rows"``: only the rows
+    of the text's own tokens (:func:`_text_token_ids`; the rows of tokens the text never holds,
+    which its next-token loss through the tied head only pushes away, all alike, go back too)."""
     if embed_rows not in ("all", "text", "text-only"):
         raise ValueError(f"--embed-rows is all, text or text-only, got {embed_rows!r}")
-    if text_stage_keeps not in ("all", "embeddings"):
-        raise ValueError(f"--text-stage-keeps is all or embeddings, got {text_stage_keeps!r}")
+    if text_stage_keeps not in ("all", "embeddings", "text-rows"):
+        raise ValueError(f"--text-stage-keeps is all, embeddings or text-rows, got {text_stage_keeps!r}")
     if codec_warmup not in ("answers", "states"):
         raise ValueError(f"--codec-warmup is answers or states, got {codec_warmup!r}")
     if distill < 0 or not math.isfinite(distill):
@@ -501,21 +503,28 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             raise ValueError(f"--embed-rows {embed_rows} holds rows (scale 0) or lets them learn (1); "
                              f"stages {odd} ask another --embed-lr-scale")
     text_stages = [st for st in stages if all(ds.task == "text" for _n, _w, ds in sets_of[st])]
-    llm_start = None     # --text-stage-keeps embeddings: the LLM weights to go back to
-    if text_stage_keeps == "embeddings":
+    llm_start = None     # --text-stage-keeps embeddings / text-rows: the LLM weights to go back to
+    rows_start = None    # (text-rows: the embedding rows of the tokens the text does not hold)
+    if text_stage_keeps != "all":
         if not text_stages:
-            raise ValueError("--text-stage-keeps embeddings needs a stage on unlabelled text alone "
-                             "(e.g. 0.lm on review_text)")
+            raise ValueError(f"--text-stage-keeps {text_stage_keeps} needs a stage on unlabelled text "
+                             "alone (e.g. 0.lm on review_text)")
         first_other = next(i for i, st in enumerate(stages + ["end"])
                            if st == "end" or (st not in text_stages and stage_base(st) != "0v"))
         late = [st for st in text_stages if stages.index(st) > first_other]
         if late:
-            raise ValueError(f"--text-stage-keeps embeddings: the text stages {late} come after "
+            raise ValueError(f"--text-stage-keeps {text_stage_keeps}: the text stages {late} come after "
                              f"{stages[first_other]}, which trains on labelled data; put them first")
         embed_w = embedding_parameters(model)
         # taken before any state is loaded: the model as created, as every run of this seed starts
         llm_start = [(p, p.detach().clone()) for p in model.llm.parameters()
                      if not any(p is e for e in embed_w)]
+        if text_stage_keeps == "text-rows":
+            table = model.llm.lm.get_input_embeddings().weight
+            keep = _text_token_ids(tok, [ds for st in text_stages for _n, _w, ds in sets_of[st]])
+            other = torch.ones(table.shape[0], dtype=torch.bool).index_fill(0, keep, False)
+            rows_start = (table, other.nonzero().squeeze(1).to(table.device))
+            rows_start += (table.detach()[rows_start[1]].clone(),)
     chans = {n: channels.get(n) for n in channel_names}
     log_path = out / "train_log.csv"
     pos = {"stage_index": 0, "step": 0}
@@ -651,8 +660,13 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             with torch.no_grad():    # only the token embeddings go on (the tied head with them)
                 for p, v in llm_start:
                     p.copy_(v)
-            print(f"stage {stage}: the LLM's weights other than its token embeddings returned to "
-                  "those the run started from (--text-stage-keeps embeddings)", file=sys.stderr)
+                if rows_start is not None:
+                    table, other, start_rows = rows_start
+                    table[other] = start_rows
+            what = ("its token embeddings" if rows_start is None else
+                    f"the embedding rows of the {table.shape[0] - len(other)} tokens of its text")
+            print(f"stage {stage}: the LLM's weights other than {what} returned to those the run "
+                  f"started from (--text-stage-keeps {text_stage_keeps})", file=sys.stderr)
     if hasattr(model, "cache_frozen_features"):
         model.cache_frozen_features(False)
     logf.close()
@@ -806,10 +820,11 @@ def main(argv: list[str] | None = None) -> int:
                         "the rows of the tokens of the run's unlabelled text (text: those rows held "
                         "exactly at scale 0, every other row and the tied head learn; scales 0 or 1), "
                         "or those less the tokens of the image questions and of all answers (text-only)")
-    p.add_argument("--text-stage-keeps", choices=("all", "embeddings"), default="all",
+    p.add_argument("--text-stage-keeps", choices=("all", "embeddings", "text-rows"), default="all",
                    help="what the stages on unlabelled text alone (0.lm) hand on: all the LLM's weights, "
-                        "or only its token embeddings (the LLM's other weights then return to those "
-                        "the run started from; the text stages must come first, after 0v at most)")
+                        "only its token embeddings, or only the embedding rows of the text's own tokens "
+                        "(text-rows); the rest returns to the weights the run started from (the text "
+                        "stages must then come first, after 0v at most)")
     p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default=DEFAULT_ZERO_SCALE_PARTS,
                    help="how a part at lr scale 0 is held: zero-lr (gradient computed and counted in "
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "

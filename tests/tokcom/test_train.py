@@ -525,3 +525,30 @@ def test_text_stage_keeps_embeddings_resets_the_rest_of_the_llm(tmp_path, cfg_pa
                  "--text-stage-keeps", "embeddings"]) == 2
     err = capsys.readouterr().err
     assert "put them first" in err and "needs a stage on unlabelled text" in err
+
+
+def test_text_stage_keeps_text_rows_resets_the_rows_the_text_never_holds(tmp_path, cfg_path, capsys):
+    """``--text-stage-keeps text-rows``: after ``0.lm`` the rows of the tokens its text never holds
+    (pushed away all alike by its loss through the tied head) return to their starting values
+    with the rest of the LLM; the rows of the text's tokens keep what it learnt."""
+    from safetensors.torch import load_file
+
+    from tokcom.checkpoint import load_checkpoint_tokenizer
+    from tokcom.corpus import default_corpus
+    from tokcom.factory import create_taichi
+    from tokcom.train import REVIEW_TEXT_IN_TOKENIZER, _text_token_ids, _train_sets
+    out = tmp_path / "rows"
+    assert main(["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", "--lr", "0.lm=3e-3", *ARGS,
+                 "--out", str(out), "--stages", "0.lm", "--steps", "0.lm=4",
+                 "--text-stage-keeps", "text-rows"]) == 0
+    assert "embedding rows of the" in capsys.readouterr().err
+    torch.manual_seed(0)
+    start, _t, _c = create_taichi(cfg_path, corpus=default_corpus(num_reviews=REVIEW_TEXT_IN_TOKENIZER))
+    f, a = start.state_dict(), load_file(str(out / "model.safetensors"))
+    key = next(k for k in a if k.endswith("embed_tokens.weight"))
+    tok = load_checkpoint_tokenizer(str(out))
+    ids = _text_token_ids(tok, [ds for _n, _w, ds in _train_sets([("review_text", 1)], 40, 40, 0)])
+    rest = torch.ones(len(tok), dtype=torch.bool).index_fill(0, ids, False)
+    assert torch.equal(a[key][rest], f[key][rest])
+    assert (a[key][ids] - f[key][ids]).abs().sum(1).gt(0).all()
+    assert all(torch.equal(a[k], f[k]) for k in a if ".layers." in k)
