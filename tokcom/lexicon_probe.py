@@ -7,8 +7,14 @@ embeddings (a word split into several tokens: the mean of its tokens' rows), wit
 the direction from the mean of the *seen* negative adjectives to the mean of the *seen* positive
 ones, and their midpoint, place each held-out adjective on one side. ``accuracy`` is the share
 placed on its own polarity's side (0.5: the embeddings say nothing; 1.0: all placed right);
-``tokens_per_word`` the mean number of tokens a held-out adjective takes. Nothing of the
-checkpoint is changed. Used in the README ("Sentiment: unseen words").
+``tokens_per_word`` the mean number of tokens a held-out adjective takes.
+
+``answer_rows_cosine``: the mean pairwise cosine similarity of the embedding rows of easy-VQA's
+answer words as answers are written (:data:`ANSWER_WORDS`, no leading space; a word of several
+tokens: the mean of its rows). With ``tiny``'s tied output head these rows are also the answers'
+output vectors: near 1 they point one way, and the head can hardly tell *yes* from *no* (what
+LM pretraining on text that never holds them does to them; README "Sentiment: unseen words").
+Nothing of the checkpoint is changed.
 """
 from __future__ import annotations
 
@@ -22,13 +28,17 @@ from safetensors.torch import load_file
 
 from .data.sentiment import SEEN_LEXICON, UNSEEN_LEXICON
 
-__all__ = ["main", "polarity_placement", "probe_checkpoint"]
+__all__ = ["ANSWER_WORDS", "answer_rows_cosine", "main", "polarity_placement", "probe_checkpoint"]
+
+#: easy-VQA's 13 answers (its ``answers.txt``)
+ANSWER_WORDS = ("yes", "no", "circle", "rectangle", "triangle", "red", "green", "blue", "black",
+                "gray", "teal", "brown", "yellow")
 
 
-def _word_vectors(embeddings: torch.Tensor, tokenizer, words) -> tuple[torch.Tensor, float]:
+def _word_vectors(embeddings: torch.Tensor, tokenizer, words, prefix: str = " ") -> tuple[torch.Tensor, float]:
     rows, counts = [], []
     for w in words:
-        ids = tokenizer(" " + w, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(prefix + w, add_special_tokens=False)["input_ids"]
         rows.append(embeddings[ids].float().mean(0))
         counts.append(len(ids))
     return torch.stack(rows), sum(counts) / len(counts)
@@ -48,6 +58,14 @@ def polarity_placement(embeddings: torch.Tensor, tokenizer) -> dict:
     return {"accuracy": right / n, "tokens_per_word": (tp * len(up) + tn * len(un)) / n, "num_words": n}
 
 
+def answer_rows_cosine(embeddings: torch.Tensor, tokenizer, words=ANSWER_WORDS) -> float:
+    """Mean pairwise cosine similarity of the rows of ``words`` as answers are written (no
+    leading space); see the module docstring."""
+    v = torch.nn.functional.normalize(_word_vectors(embeddings, tokenizer, words, prefix="")[0], dim=1)
+    n = len(v)
+    return float(((v @ v.T).sum() - n) / (n * (n - 1)))
+
+
 def probe_checkpoint(checkpoint: str | Path) -> dict:
     """The probe on a checkpoint folder (``model.safetensors`` + ``tokenizer/``)."""
     from .text import load_tokenizer
@@ -65,7 +83,9 @@ def probe_checkpoint(checkpoint: str | Path) -> dict:
     if len(emb) != 1:
         raise ValueError(f"{weights}: expected one embed_tokens.weight, found {len(emb)} (not a TaiChi LM "
                          "stored in full; presets on an external LM keep only LoRA adapters)")
-    return {"checkpoint": str(ck), **polarity_placement(emb[0], load_tokenizer(tok_dir))}
+    tok = load_tokenizer(tok_dir)
+    return {"checkpoint": str(ck), **polarity_placement(emb[0], tok),
+            "answer_rows_cosine": round(answer_rows_cosine(emb[0], tok), 4)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 import torch
 
 from tokcom.data.sentiment import SEEN_LEXICON, UNSEEN_LEXICON
-from tokcom.lexicon_probe import main, polarity_placement
+from tokcom.lexicon_probe import ANSWER_WORDS, answer_rows_cosine, main, polarity_placement
 from tokcom.text import train_bpe
 
 
@@ -38,3 +38,11 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("tokcom.lexicon_probe: error:") for e in err)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_answer_rows_cosine_reads_one_direction_as_near_1():
+    tok = train_bpe([" ".join(ANSWER_WORDS)] * 3 + list(ANSWER_WORDS) * 3, vocab_size=300)
+    e = torch.randn(len(tok), 16, generator=torch.Generator().manual_seed(0))
+    assert abs(answer_rows_cosine(e, tok)) < 0.3                       # random rows: near 0
+    e[:, 0] += 20.0                                                    # every row pushed one way
+    assert answer_rows_cosine(e, tok) > 0.9
