@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -142,6 +142,12 @@ LMV11 := runs/lm-v11
 lm-text-rows-variant: $(STAMP)
 	test -f $(LMV11)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps text-rows --out $(LMV11)
 	$(call lm_eval,$(LMV11),v11)
+
+# 0.lm alone (about 6 minutes), then where it leaves the answer words' embedding rows (README
+# "Starting stage 0 afresh after 0.lm": answer_rows_cosine)
+lm-only: $(STAMP)
+	test -f runs/lm-only/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --stages 0.lm --eval-examples 0 --out runs/lm-only
+	$(PY) -m tokcom.lexicon_probe --checkpoint runs/lm-only --out results/lm/lexicon_probe_lm_only.csv
 
 # v11 with stage 0.yesno three times as long (2400 steps): in every run with 0.lm (v7-v11), and in
 # seed 1 of the shipped recipe, its loss sat at the yes/no prior (0.278) for all of its 800 steps;
