@@ -231,6 +231,31 @@ class _RowHold:
         self.hook.remove()
 
 
+class _StartWeights:
+    """The LLM's weights as the run created them, but for its token embeddings
+    (``--text-stage-keeps``); ``keep_rows``: the embedding rows that are not returned either (the
+    others are). :meth:`restore` writes them back."""
+
+    def __init__(self, model, keep_rows: torch.Tensor | None = None) -> None:
+        table = model.llm.lm.get_input_embeddings().weight
+        self.params = [(p, p.detach().clone()) for p in model.llm.parameters() if p is not table]
+        self.table, self.rows = table, None
+        if keep_rows is not None:
+            other = torch.ones(table.shape[0], dtype=torch.bool).index_fill(0, keep_rows.cpu(), False)
+            self.rows = other.nonzero().squeeze(1).to(table.device)
+            self.row_values = table.detach()[self.rows].clone()
+
+    @torch.no_grad()
+    def restore(self) -> str:
+        """Write the start values back; returns what was kept, for the log line."""
+        for p, v in self.params:
+            p.copy_(v)
+        if self.rows is None:
+            return "its token embeddings"
+        self.table[self.rows] = self.row_values
+        return f"the embedding rows of the {self.table.shape[0] - len(self.rows)} tokens of its text"
+
+
 def _head_untied(cfg) -> bool:
     llm = getattr(cfg, "llm", None)
     return llm is not None and llm.config.get("tie_word_embeddings") is False
@@ -505,7 +530,6 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                              f"stages {odd} ask another --embed-lr-scale")
     text_stages = [st for st in stages if all(ds.task == "text" for _n, _w, ds in sets_of[st])]
     llm_start = None     # --text-stage-keeps embeddings / text-rows: the LLM weights to go back to
-    rows_start = None    # (text-rows: the embedding rows of the tokens the text does not hold)
     if text_stage_keeps != "all":
         if not text_stages:
             raise ValueError(f"--text-stage-keeps {text_stage_keeps} needs a stage on unlabelled text "
@@ -516,16 +540,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         if late:
             raise ValueError(f"--text-stage-keeps {text_stage_keeps}: the text stages {late} come after "
                              f"{stages[first_other]}, which trains on labelled data; put them first")
-        embed_w = embedding_parameters(model)
         # taken before any state is loaded: the model as created, as every run of this seed starts
-        llm_start = [(p, p.detach().clone()) for p in model.llm.parameters()
-                     if not any(p is e for e in embed_w)]
-        if text_stage_keeps == "text-rows":
-            table = model.llm.lm.get_input_embeddings().weight
-            keep = _text_token_ids(tok, [ds for st in text_stages for _n, _w, ds in sets_of[st]])
-            other = torch.ones(table.shape[0], dtype=torch.bool).index_fill(0, keep, False)
-            rows_start = (table, other.nonzero().squeeze(1).to(table.device))
-            rows_start += (table.detach()[rows_start[1]].clone(),)
+        llm_start = _StartWeights(model, _text_token_ids(tok, [ds for st in text_stages
+                                                                for _n, _w, ds in sets_of[st]])
+                                  if text_stage_keeps == "text-rows" else None)
     chans = {n: channels.get(n) for n in channel_names}
     log_path = out / "train_log.csv"
     pos = {"stage_index": 0, "step": 0}
@@ -658,14 +676,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             hold_rows.remove()
         if llm_start is not None and stage in text_stages and (
                 si + 1 == len(stages) or stages[si + 1] not in text_stages):
-            with torch.no_grad():    # only the token embeddings go on (the tied head with them)
-                for p, v in llm_start:
-                    p.copy_(v)
-                if rows_start is not None:
-                    table, other, start_rows = rows_start
-                    table[other] = start_rows
-            what = ("its token embeddings" if rows_start is None else
-                    f"the embedding rows of the {table.shape[0] - len(other)} tokens of its text")
+            what = llm_start.restore()     # (the tied head goes with the embeddings)
             print(f"stage {stage}: the LLM's weights other than {what} returned to those the run "
                   f"started from (--text-stage-keeps {text_stage_keeps})", file=sys.stderr)
     if hasattr(model, "cache_frozen_features"):

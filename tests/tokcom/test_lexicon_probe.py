@@ -46,3 +46,8 @@ def test_answer_rows_cosine_reads_one_direction_as_near_1():
     assert abs(answer_rows_cosine(e, tok)) < 0.3                       # random rows: near 0
     e[:, 0] += 20.0                                                    # every row pushed one way
     assert answer_rows_cosine(e, tok) > 0.9
+
+
+def test_answer_words_are_easy_vqas_answers():
+    from tokcom.data import get_dataset
+    assert sorted(ANSWER_WORDS) == get_dataset("easy_vqa", "test").answer_vocab()
