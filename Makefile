@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -156,6 +156,31 @@ LMV12 := runs/lm-v12
 lm-yesno-variant: $(STAMP)
 	test -f $(LMV12)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps text-rows --steps 0.yesno=2400 --out $(LMV12)
 	$(call lm_eval,$(LMV12),v12)
+
+# v10 with the generated plain yes/no questions in stage 0's mixture from its first step (the
+# 0.mixed mixture) and a 1600-step 0.yesno that keeps the other tasks at 0.3 of its batches
+# (README "Starting stage 0 afresh after 0.lm": the binding did not form in stage 0 or in the first
+# 1000 steps of 0.yesno, and stage 0's easy-VQA loss ended at 0.44 against v10's 0.16); about 36 + 6 minutes
+LMV13 := runs/lm-v13
+YESNO_HEAVY := easy_vqa_yesno_plain:0.7,easy_vqa:0.15,clevr_gen:0.05,synthetic_sentiment:0.1
+lm-yesno-stage0-variant: $(STAMP)
+	test -f $(LMV13)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings --stage-mix 0=clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25 --steps 0.yesno=1600 --stage-mix 0.yesno=$(YESNO_HEAVY) --out $(LMV13)
+	$(call lm_eval,$(LMV13),v13)
+
+# v10 with a 1200-step 0.yesno at three times the learning rate (3e-3) that keeps the other tasks
+# at 0.3 of its batches; about 33 + 6 minutes
+LMV14 := runs/lm-v14
+lm-yesno-lr-variant: $(STAMP)
+	test -f $(LMV14)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings --lr 0.yesno=3e-3 --steps 0.yesno=1200 --stage-mix 0.yesno=$(YESNO_HEAVY) --out $(LMV14)
+	$(call lm_eval,$(LMV14),v14)
+
+# v10 from the initial weights of the shipped recipe's seed-0 run (--init-draw plain: the review
+# text's words enlarge the tokenizer's vocabulary, 835 -> 1024, which made every other weight of
+# v7-v14 another draw); about 31 + 6 minutes
+LMV16 := runs/lm-v16
+lm-init-variant: $(STAMP)
+	test -f $(LMV16)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings --init-draw plain --out $(LMV16)
+	$(call lm_eval,$(LMV16),v16)
 
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning

@@ -418,6 +418,20 @@ def evaluate(model, tok, cfg, datasets: dict, n: int, device, seed: int = 1234,
     return res
 
 
+def _take_initial_weights(model, plain) -> None:
+    """Copy ``plain``'s weights into ``model`` (the same preset and seed, a smaller tokenizer): every
+    tensor of the same shape whole, a vocabulary-sized one (token embeddings, tied head) in its
+    first rows; the rows of the tokens only ``model`` has keep their own draw."""
+    theirs = plain.state_dict()
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            w = theirs.get(k)
+            if w is None or w.dim() != v.dim() or w.shape[1:] != v.shape[1:] or w.shape[0] > v.shape[0]:
+                raise ValueError(f"--init-draw plain: {k} {tuple(v.shape)} has no counterpart in the "
+                                 f"run without review text ({None if w is None else tuple(w.shape)})")
+            v[: w.shape[0]].copy_(w)
+
+
 def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], batch_size: int,
           lr: dict[str, float], seed: int, mix: list[tuple[str, float]], snr_range: tuple[float, float],
           channel_names: list[str], device: torch.device, save_every: int, num_images: int,
@@ -428,7 +442,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
           distill: float = 0.0, codec_warmup: str = "answers",
           codec_context: int | None = None, embed_lr_scale: dict[str, float] | None = None,
-          embed_rows: str = "all", text_stage_keeps: str = "all") -> Path:
+          embed_rows: str = "all", text_stage_keeps: str = "all", init_draw: str = "own") -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
@@ -448,7 +462,13 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     first, after ``0v`` at most) hand on only the LLM's token embeddings: after the last of them
     the LLM's other weights go back to those the run started from. ``"text-rows"``: only the rows
     of the text's own tokens (:func:`_text_token_ids`; the rows of tokens the text never holds,
-    which its next-token loss through the tied head only pushes away, all alike, go back too)."""
+    which its next-token loss through the tied head only pushes away, all alike, go back too).
+    ``init_draw="plain"``: a run whose tokenizer also learns the review text (its vocabulary is
+    larger, so every weight drawn after the token embeddings is another draw) starts from the
+    weights of the same seed's run without it (:func:`_take_initial_weights`), and the global RNG
+    goes on from where that run's does; ``"own"``: from its own draw."""
+    if init_draw not in ("own", "plain"):
+        raise ValueError(f"--init-draw is own or plain, got {init_draw!r}")
     if embed_rows not in ("all", "text", "text-only"):
         raise ValueError(f"--embed-rows is all, text or text-only, got {embed_rows!r}")
     if text_stage_keeps not in ("all", "embeddings", "text-rows"):
@@ -492,6 +512,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         from .corpus import default_corpus
         model, tok, cfg = create_taichi(preset, device=device,
                                         corpus=default_corpus(num_reviews=REVIEW_TEXT_IN_TOKENIZER))
+        if init_draw == "plain":   # the initial weights of this seed's run without the review text
+            torch.manual_seed(seed)
+            _take_initial_weights(model, create_taichi(preset, device=device)[0])
     else:
         model, tok, cfg = create_taichi(preset, device=device)
     codec_changes = {k: int(v) for k, v in (("symbols_per_token", symbols_per_token),
@@ -712,6 +735,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             **({"embed_rows": embed_rows, "embed_rows_held": int(held_ids.numel())}
                if held_ids is not None else {}),
             **({"text_stage_keeps": text_stage_keeps} if text_stage_keeps != "all" else {}),
+            **({"init_draw": init_draw} if init_draw != "own" else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
             **({"easy_vqa_cells": True} if easy_cells else {}),
             **({"distill": distill} if distill > 0 else {}),
@@ -837,6 +861,11 @@ def main(argv: list[str] | None = None) -> int:
                         "only its token embeddings, or only the embedding rows of the text's own tokens "
                         "(text-rows); the rest returns to the weights the run started from (the text "
                         "stages must then come first, after 0v at most)")
+    p.add_argument("--init-draw", choices=("own", "plain"), default="own",
+                   help="initial weights of a run whose tokenizer learns the review text (a stage on "
+                        "review_text): its own draw (its larger vocabulary shifts every later weight's "
+                        "draw), or plain: those of the same seed's run without it, the extra tokens' "
+                        "embedding rows drawn on top")
     p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default=DEFAULT_ZERO_SCALE_PARTS,
                    help="how a part at lr scale 0 is held: zero-lr (gradient computed and counted in "
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "
@@ -907,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
                     easy_cells=ns.easy_vqa_cells, distill=ns.distill,
                     codec_warmup=ns.codec_warmup, codec_context=ns.codec_context,
                     embed_lr_scale=_embed_scales(ns.embed_lr_scale), embed_rows=ns.embed_rows,
-                    text_stage_keeps=ns.text_stage_keeps)
+                    text_stage_keeps=ns.text_stage_keeps, init_draw=ns.init_draw)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

@@ -527,6 +527,35 @@ def test_text_stage_keeps_embeddings_resets_the_rest_of_the_llm(tmp_path, cfg_pa
     assert "put them first" in err and "needs a stage on unlabelled text" in err
 
 
+def test_init_draw_plain_starts_from_the_weights_of_the_run_without_review_text(tmp_path):
+    """A run whose tokenizer also learns the review text has a larger vocabulary, so every weight
+    drawn after the token embeddings is another draw than the same seed's run without it;
+    ``--init-draw plain`` starts it from that run's weights (the extra rows drawn on top)."""
+    from safetensors.torch import load_file
+
+    from tokcom.factory import create_taichi
+    cfg_path = tmp_path / "big_vocab.json"     # room for the review text's words in the vocabulary
+    cfg_path.write_text(json.dumps(small_config(max_prompt_tokens=128, tokenizer_vocab=4000).to_dict()))
+    cfg_path = str(cfg_path)
+    common = ["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", *ARGS, "--stages", "0.lm",
+              "--steps", "0.lm=2", "--text-stage-keeps", "embeddings"]
+    own, plain = tmp_path / "own", tmp_path / "plain"
+    assert main([*common, "--out", str(own)]) == 0
+    assert main([*common, "--init-draw", "plain", "--out", str(plain)]) == 0
+    torch.manual_seed(0)
+    f = create_taichi(cfg_path)[0].state_dict()     # the run without review text, as created
+    emb = next(k for k in f if k.endswith("embed_tokens.weight"))
+    others = [k for k in f if k != emb and not k.endswith("lm_head.weight")]
+    o, p = load_file(str(own / "model.safetensors")), load_file(str(plain / "model.safetensors"))
+    assert o[emb].shape[0] > f[emb].shape[0]        # the review text's tokens
+    # 0.lm moved only the embeddings; the rest went back to the start: the plain run's start
+    assert len(others) > 20 and all(torch.equal(p[k], f[k]) for k in others)
+    assert not all(torch.equal(o[k], f[k]) for k in others)   # the own draw is another
+    assert json.loads((plain / "meta.json").read_text())["init_draw"] == "plain"
+    with pytest.raises(SystemExit):
+        main([*common, "--init-draw", "bogus", "--out", str(tmp_path / "x")])
+
+
 def test_text_stage_keeps_text_rows_resets_the_rows_the_text_never_holds(tmp_path, cfg_path, capsys):
     """``--text-stage-keeps text-rows``: after ``0.lm`` the rows of the tokens its text never holds
     (pushed away all alike by its loss through the tied head) return to their starting values
