@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant binding-seeds lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -188,6 +188,13 @@ LMV17 := runs/lm-v17
 lm-init-text-rows-variant: $(STAMP)
 	test -f $(LMV17)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps text-rows --init-draw plain --out $(LMV17)
 	$(call lm_eval,$(LMV17),v17)
+
+# does the shipped recipe's yes/no binding start in 0.yesno at other seeds? its stages up to 0.yesno
+# (about 18 minutes a seed), then the plain yes/no loss per 200 steps of 0.yesno (prior 0.278)
+BIND_SEEDS := 2
+binding-seeds: $(STAMP)
+	for s in $(BIND_SEEDS); do test -f runs/bind-s$$s/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed $$s --no-progress --stages 0v,0,0.yesno --eval-examples 0 --out runs/bind-s$$s; done
+	for s in $(BIND_SEEDS); do $(PY) -c "import pandas as pd; d = pd.read_csv('runs/bind-s$$s/train_log.csv'); y = d[d.stage == '0.yesno']; print('seed $$s', y.groupby(y.step // 200).loss.mean().round(3).tolist())"; done
 
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
