@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant binding-seeds lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant binding-seeds binding-losses lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -131,8 +131,9 @@ lm-rows-variant: $(STAMP)
 # start stage 0 as a run without 0.lm does), and the held rows leave out the image questions' words
 # (--embed-rows text-only); about 33 + 6 minutes
 LMV10 := runs/lm-v10
+LMV10_FLAGS := $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings
 lm-reset-variant: $(STAMP)
-	test -f $(LMV10)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings --out $(LMV10)
+	test -f $(LMV10)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV10_FLAGS) --out $(LMV10)
 	$(call lm_eval,$(LMV10),v10)
 
 # v10 with --text-stage-keeps text-rows: after 0.lm the rows of the tokens its text never holds
@@ -164,14 +165,14 @@ lm-yesno-variant: $(STAMP)
 LMV13 := runs/lm-v13
 YESNO_HEAVY := easy_vqa_yesno_plain:0.7,easy_vqa:0.15,clevr_gen:0.05,synthetic_sentiment:0.1
 lm-yesno-stage0-variant: $(STAMP)
-	test -f $(LMV13)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings --stage-mix 0=clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25 --steps 0.yesno=1600 --stage-mix 0.yesno=$(YESNO_HEAVY) --out $(LMV13)
+	test -f $(LMV13)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV10_FLAGS) --stage-mix 0=clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25 --steps 0.yesno=1600 --stage-mix 0.yesno=$(YESNO_HEAVY) --out $(LMV13)
 	$(call lm_eval,$(LMV13),v13)
 
 # v10 with a 1200-step 0.yesno at three times the learning rate (3e-3) that keeps the other tasks
 # at 0.3 of its batches; about 33 + 6 minutes
 LMV14 := runs/lm-v14
 lm-yesno-lr-variant: $(STAMP)
-	test -f $(LMV14)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings --lr 0.yesno=3e-3 --steps 0.yesno=1200 --stage-mix 0.yesno=$(YESNO_HEAVY) --out $(LMV14)
+	test -f $(LMV14)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV10_FLAGS) --lr 0.yesno=3e-3 --steps 0.yesno=1200 --stage-mix 0.yesno=$(YESNO_HEAVY) --out $(LMV14)
 	$(call lm_eval,$(LMV14),v14)
 
 # v10 from the initial weights of the shipped recipe's seed-0 run (--init-draw plain: the review
@@ -179,7 +180,7 @@ lm-yesno-lr-variant: $(STAMP)
 # v7-v14 another draw); about 31 + 6 minutes
 LMV16 := runs/lm-v16
 lm-init-variant: $(STAMP)
-	test -f $(LMV16)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps embeddings --init-draw plain --out $(LMV16)
+	test -f $(LMV16)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV10_FLAGS) --init-draw plain --out $(LMV16)
 	$(call lm_eval,$(LMV16),v16)
 
 # v16 with --text-stage-keeps text-rows: stage 0 then starts from the shipped recipe's seed-0
@@ -194,7 +195,15 @@ lm-init-text-rows-variant: $(STAMP)
 BIND_SEEDS := 2
 binding-seeds: $(STAMP)
 	for s in $(BIND_SEEDS); do test -f runs/bind-s$$s/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed $$s --no-progress --stages 0v,0,0.yesno --eval-examples 0 --out runs/bind-s$$s; done
-	for s in $(BIND_SEEDS); do $(PY) -c "import pandas as pd; d = pd.read_csv('runs/bind-s$$s/train_log.csv'); y = d[d.stage == '0.yesno']; print('seed $$s', y.groupby(y.step // 200).loss.mean().round(3).tolist())"; done
+	for s in $(BIND_SEEDS); do $(PY) -m simulations.stage_losses runs/bind-s$$s/train_log.csv --stage 0.yesno; done
+
+# the README table "The yes/no binding: mixing, learning rate and the initial draw", from the
+# committed logs (v10's stage 0 is v14's, to the digit)
+BIND_LOGS := checkpoints/taichi-tiny/train_log.csv results/lm/train_log_v13_partial.csv results/lm/train_log_v14_partial.csv results/lm/train_log_v16_partial.csv results/lm/train_log_v17.csv results/lm/train_log_binding_s2.csv
+binding-losses: $(STAMP)
+	$(PY) -m simulations.stage_losses $(BIND_LOGS) --stage 0 --last 500
+	$(PY) -m simulations.stage_losses $(BIND_LOGS) --stage 0.yesno
+	$(PY) -m simulations.stage_losses results/lm/train_log_v17.csv --stage 0.mixed
 
 
 # the previous shipped recipe (no stage 0v, as the committed variant was trained) with captioning
