@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant binding-seeds binding-losses lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant lm-seen-variant binding-seeds binding-seen binding-losses lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -190,12 +190,31 @@ lm-init-text-rows-variant: $(STAMP)
 	test -f $(LMV17)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV8_FLAGS) --embed-rows text-only --text-stage-keeps text-rows --init-draw plain --out $(LMV17)
 	$(call lm_eval,$(LMV17),v17)
 
+# v10 with the seen-attribute term (--seen-loss 0=1,1b=1: in stage 0, its tagged stages and 1b, the
+# output head read one receiver layer early must name the image's attribute a yes/no question asks
+# about); about 35 + 6 minutes
+LMV18 := runs/lm-v18
+lm-seen-variant: $(STAMP)
+	test -f $(LMV18)/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress $(LMV10_FLAGS) --seen-loss 0=1,1b=1 --out $(LMV18)
+	$(call lm_eval,$(LMV18),v18)
+
 # does the shipped recipe's yes/no binding start in 0.yesno at other seeds? its stages up to 0.yesno
 # (about 18 minutes a seed), then the plain yes/no loss per 200 steps of 0.yesno (prior 0.278)
 BIND_SEEDS := 2
 binding-seeds: $(STAMP)
 	for s in $(BIND_SEEDS); do test -f runs/bind-s$$s/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed $$s --no-progress --stages 0v,0,0.yesno --eval-examples 0 --out runs/bind-s$$s; done
 	for s in $(BIND_SEEDS); do $(PY) -m simulations.stage_losses runs/bind-s$$s/train_log.csv --stage 0.yesno; done
+
+# the seen-attribute term (--seen-loss) on a seed whose binding does not form: seed 1's stages 0v,0
+# (about 20 minutes), then its 0.yesno without and with the term (about 5 minutes each), each
+# measured on 1000 held-out plain yes/no questions (results/lm/seen_s1_*.csv)
+SEEN_SEED := 1
+SEEN_YESNO := --seed $(SEEN_SEED) --no-progress --stages 0.yesno --vision-lr-scale 0 --ban-lr-scale 0 --stage-mix 0.yesno=easy_vqa_yesno_plain:1
+binding-seen: $(STAMP)
+	test -f runs/seen-s$(SEEN_SEED)-0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed $(SEEN_SEED) --no-progress --stages 0v,0 --eval-examples 0 --out runs/seen-s$(SEEN_SEED)-0
+	test -f runs/seen-s$(SEEN_SEED)-yn/model.safetensors || $(PY) -m tokcom.train --init runs/seen-s$(SEEN_SEED)-0 $(SEEN_YESNO) --out runs/seen-s$(SEEN_SEED)-yn
+	test -f runs/seen-s$(SEEN_SEED)-yn-seen/model.safetensors || $(PY) -m tokcom.train --init runs/seen-s$(SEEN_SEED)-0 $(SEEN_YESNO) --seen-loss 0=1 --out runs/seen-s$(SEEN_SEED)-yn-seen
+	for r in yn yn-seen; do $(EVAL) --checkpoint runs/seen-s$(SEEN_SEED)-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset easy_vqa_yesno_plain --out results/lm/seen_s$(SEEN_SEED)_$$r.csv; done
 
 # the README table "The yes/no binding: mixing, learning rate and the initial draw", from the
 # committed logs (v10's stage 0 is v14's, to the digit)

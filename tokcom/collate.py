@@ -14,7 +14,9 @@ __all__ = ["collate", "collate_for"]
 def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_tokens: int,
             max_answer_tokens: int, short: bool, chat: str = "tokcom",
             device: torch.device | str = "cpu") -> dict:
-    """-> ``{"images": (B,3,H,W) or None, "prompt_ids": (B,P), "answer_ids": (B,T), "answers": [...]}``;
+    """-> ``{"images": (B,3,H,W) or None, "prompt_ids": (B,P), "answer_ids": (B,T), "answers": [...]}``
+    and, where an example's ``meta`` has ``seen`` (the image's attribute a yes/no question asks
+    about), ``"seen_ids"`` (B,): its first answer token, -100 for the others;
     for the ``text`` task (unlabelled text) ``{"text_ids": (B,T)}`` (:func:`encode_text`)."""
     if not examples:
         raise ValueError("empty batch")
@@ -33,8 +35,14 @@ def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_
                                 chat=chat).to(device)
     answers = [e.answer for e in examples]
     answer_ids = encode_answers(tokenizer, answers, max_answer_tokens, chat).to(device)
-    return {"images": images, "prompt_ids": prompt_ids, "answer_ids": answer_ids,
-            "answers": answers, "task": task.name}
+    out = {"images": images, "prompt_ids": prompt_ids, "answer_ids": answer_ids,
+           "answers": answers, "task": task.name}
+    seen = [e.meta.get("seen") for e in examples]
+    if any(s is not None for s in seen):   # the first token of the image's attribute, as an answer
+        first = encode_answers(tokenizer, [s or "" for s in seen], max(2, max_answer_tokens), chat)[:, 0]
+        out["seen_ids"] = torch.where(torch.tensor([s is not None for s in seen]), first,
+                                      torch.full_like(first, -100)).to(device)   # answer_ids' pad
+    return out
 
 
 def collate_for(model, tokenizer, cfg, examples: Sequence,

@@ -207,17 +207,27 @@ class TaiChi(nn.Module):
     # -- training ------------------------------------------------------------
     def loss(self, prompt_ids: torch.Tensor, images: torch.Tensor | None, answer_ids: torch.Tensor,
              *, channel: Channel | None = None, snr_db: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, seen_ids: torch.Tensor | None = None,
+             seen_weight: float = 0.0) -> torch.Tensor:
         """Cross-entropy on the answer tokens (eq. 16-17).
 
         ``answer_ids`` (B, T): answer + eos, right-padded with ``-100``.
         ``channel=None``: no channel coding (VLM stages 1a/1b); otherwise the
         link is in the loop with per-example SNRs ``snr_db`` (B,).
+        ``seen_ids`` (B,), -100 where absent, and ``seen_weight``: plus ``seen_weight`` x the
+        cross-entropy of the output head read one receiver layer before the last, at the last
+        prompt state, against them (:meth:`SplitLLM.readout`; ``tokcom.train --seen-loss``: the
+        image's attribute a yes/no question asks about, so the last layer has only to compare it
+        with the question's word).
         """
-        logits = self.answer_logits(prompt_ids, images, answer_ids, channel=channel, snr_db=snr_db,
-                                    generator=generator)
-        return F.cross_entropy(logits.flatten(0, 1).float(), answer_ids.flatten(),
-                               ignore_index=IGNORE)
+        z = self._received_states(prompt_ids, images, channel, snr_db, generator)
+        logits = self.llm.decode(z, answer_ids[:, :-1].clamp_min(0))
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), answer_ids.flatten(), ignore_index=IGNORE)
+        if seen_ids is not None and seen_weight > 0 and bool((seen_ids != IGNORE).any()):
+            depth = self.llm.num_layers - self.llm.split_layer - 1
+            seen = F.cross_entropy(self.llm.readout(z, depth).float(), seen_ids, ignore_index=IGNORE)
+            loss = loss + seen_weight * seen
+        return loss
 
     def text_loss(self, text_ids: torch.Tensor) -> torch.Tensor:
         """Next-token cross-entropy of plain causal LM over all the LLM's layers (unlabelled
@@ -233,8 +243,16 @@ class TaiChi(nn.Module):
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, T, V) at the answer positions of ``answer_ids`` (as
         :meth:`loss`: ``channel=None`` sends the token states themselves, no codec)."""
+        z = self._received_states(prompt_ids, images, channel, snr_db, generator)
+        feed = answer_ids[:, :-1].clamp_min(0)                   # pads fed as id 0, masked below
+        return self.llm.decode(z, feed)                           # (B, T, V)
+
+    def _received_states(self, prompt_ids: torch.Tensor, images: torch.Tensor | None,
+                         channel: Channel | None, snr_db: torch.Tensor | None,
+                         generator: torch.Generator | None) -> torch.Tensor:
+        """The token states the receiver gets: sent as they are (``channel=None``) or through
+        the codec and ``channel`` at ``snr_db``."""
         z = self.token_states(prompt_ids, images)
         if channel is not None:
             z = self.through_channel(z, channel, snr_db, generator)
-        feed = answer_ids[:, :-1].clamp_min(0)                   # pads fed as id 0, masked below
-        return self.llm.decode(z, feed)                           # (B, T, V)
+        return z

@@ -338,9 +338,10 @@ def _calibrate_codec(model, tok, cfg, stage_sets, batch_size: int, seed: int, de
 
 
 def _loss(model, b: dict, kw: dict, teacher=None, distill: float = 0.0,
-          states: bool = False) -> torch.Tensor:
+          states: bool = False, seen: float = 0.0) -> torch.Tensor:
     """The step's loss: a baseline's own; ``states``: the codec's :func:`state_loss`; otherwise
-    the answers' cross-entropy, plus the ``distill`` term when there is a ``teacher``."""
+    the answers' cross-entropy, plus the ``distill`` term when there is a ``teacher``, plus
+    ``seen`` x the seen-attribute term where the batch has ``seen_ids`` (``--seen-loss``)."""
     if isinstance(model, DeepSC):
         return model.batch_loss(b, **kw)
     if "text_ids" in b:     # unlabelled text: the LM's own next-token loss (no channel)
@@ -348,6 +349,8 @@ def _loss(model, b: dict, kw: dict, teacher=None, distill: float = 0.0,
     if states:
         return state_loss(model, b, kw)
     if teacher is None or distill <= 0:
+        if seen > 0 and "seen_ids" in b:
+            kw = {**kw, "seen_ids": b["seen_ids"], "seen_weight": seen}
         return model.loss(b["prompt_ids"], b["images"], b["answer_ids"], **kw)
     logits = model.answer_logits(b["prompt_ids"], b["images"], b["answer_ids"], **kw).float()
     with torch.no_grad():   # the teacher's answers without the channel (its token states as sent)
@@ -442,7 +445,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
           freeze_zero: bool = DEFAULT_ZERO_SCALE_PARTS == "frozen", easy_cells: bool = False,
           distill: float = 0.0, codec_warmup: str = "answers",
           codec_context: int | None = None, embed_lr_scale: dict[str, float] | None = None,
-          embed_rows: str = "all", text_stage_keeps: str = "all", init_draw: str = "own") -> Path:
+          embed_rows: str = "all", text_stage_keeps: str = "all", init_draw: str = "own",
+          seen_loss: dict[str, float] | None = None) -> Path:
     """Train ``stages`` in order into ``out`` (see the module docstring). ``mix`` is the data
     mixture of every stage not named in ``stage_mix`` (label -> mixture); ``steps`` and ``lr``
     are keyed by stage label or kind (:func:`_per_stage`). ``freeze_zero``: how a part at lr
@@ -466,7 +470,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     ``init_draw="plain"``: a run whose tokenizer also learns the review text (its vocabulary is
     larger, so every weight drawn after the token embeddings is another draw) starts from the
     weights of the same seed's run without it (:func:`_take_initial_weights`), and the global RNG
-    goes on from where that run's does; ``"own"``: from its own draw."""
+    goes on from where that run's does; ``"own"``: from its own draw. ``seen_loss``: per stage
+    (keyed as ``lr``, missing: 0), the weight of the seen-attribute term (the output head read one
+    receiver layer early at the last prompt state must name the image's attribute a yes/no
+    question asks about; :meth:`tokcom.taichi.TaiChi.loss`) in the stages without the channel."""
     if init_draw not in ("own", "plain"):
         raise ValueError(f"--init-draw is own or plain, got {init_draw!r}")
     if embed_rows not in ("all", "text", "text-only"):
@@ -487,6 +494,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     if unknown:
         raise ValueError(f"--stage-mix names stages {unknown} that are not in --stages {stages}")
     embed_scales = {k: 1.0 for k in STAGES} | dict(embed_lr_scale or {})
+    seen_weights = {k: 0.0 for k in STAGES} | dict(seen_loss or {})
+    bad = [s for s in stages if _per_stage(seen_weights, s) > 0 and stage_base(s) not in ("0", "1a", "1b")]
+    if bad:
+        raise ValueError(f"--seen-loss weights stages 0, 1a and 1b (no channel), not {bad}")
     code = _code_version()   # at the start: the tree may change while a long run trains
     out.mkdir(parents=True, exist_ok=True)
     state_dir = out / "state"
@@ -677,7 +688,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             for grp in opt.param_groups:
                 grp["lr"] = grp["scale"] * cur_lr
             loss = _loss(model, b, kw, teacher, distill,
-                         states=kind == "2sep" and codec_warmup == "states")
+                         states=kind == "2sep" and codec_warmup == "states",
+                         seen=_per_stage(seen_weights, stage))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
@@ -736,6 +748,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                if held_ids is not None else {}),
             **({"text_stage_keeps": text_stage_keeps} if text_stage_keeps != "all" else {}),
             **({"init_draw": init_draw} if init_draw != "own" else {}),
+            **({"seen_loss": {s: _per_stage(seen_weights, s) for s in stages
+                              if _per_stage(seen_weights, s) > 0}}
+               if any(_per_stage(seen_weights, s) > 0 for s in stages) else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
             **({"easy_vqa_cells": True} if easy_cells else {}),
             **({"distill": distill} if distill > 0 else {}),
@@ -790,6 +805,12 @@ def _embed_scales(spec: str | None) -> dict[str, float]:
     ``STAGE=S,...`` (0 freezes them; precedence: :func:`_per_stage_spec`); 1 for every kind not
     named."""
     return _per_stage_spec(spec, {k: 1.0 for k in STAGES}, "--embed-lr-scale", float, zero_ok=True)
+
+
+def _seen_weights(spec: str | None) -> dict[str, float]:
+    """``--seen-loss``: the seen-attribute term's weight per stage, ``STAGE=W,...`` (precedence:
+    :func:`_per_stage_spec`); 0 for every kind not named."""
+    return _per_stage_spec(spec, {k: 0.0 for k in STAGES}, "--seen-loss", float, zero_ok=True)
 
 
 def _stage_mix(specs: list[str] | None) -> dict[str, list[tuple[str, float]]]:
@@ -866,6 +887,12 @@ def main(argv: list[str] | None = None) -> int:
                         "review_text): its own draw (its larger vocabulary shifts every later weight's "
                         "draw), or plain: those of the same seed's run without it, the extra tokens' "
                         "embedding rows drawn on top")
+    p.add_argument("--seen-loss", default="", metavar="STAGE=W,...",
+                   help="auxiliary term per stage (0, 1a, 1b; default 0): W x the cross-entropy of "
+                        "the output head read one receiver layer before the last, at the last "
+                        "prompt state, against the image's attribute that a yes/no question asks "
+                        "about (easy-VQA's; e.g. 0=1: the last layer then has only to compare it "
+                        "with the question's word). Training only: generation never reads it")
     p.add_argument("--zero-scale-parts", choices=("frozen", "zero-lr"), default=DEFAULT_ZERO_SCALE_PARTS,
                    help="how a part at lr scale 0 is held: zero-lr (gradient computed and counted in "
                         "the clipped norm, learning rate 0: how the shipped checkpoint was trained) or "
@@ -936,7 +963,8 @@ def main(argv: list[str] | None = None) -> int:
                     easy_cells=ns.easy_vqa_cells, distill=ns.distill,
                     codec_warmup=ns.codec_warmup, codec_context=ns.codec_context,
                     embed_lr_scale=_embed_scales(ns.embed_lr_scale), embed_rows=ns.embed_rows,
-                    text_stage_keeps=ns.text_stage_keeps, init_draw=ns.init_draw)
+                    text_stage_keeps=ns.text_stage_keeps, init_draw=ns.init_draw,
+                    seen_loss=_seen_weights(ns.seen_loss))
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"tokcom.train: error: {e}", file=sys.stderr)
         return 2

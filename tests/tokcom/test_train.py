@@ -581,3 +581,18 @@ def test_text_stage_keeps_text_rows_resets_the_rows_the_text_never_holds(tmp_pat
     assert torch.equal(a[key][rest], f[key][rest])
     assert (a[key][ids] - f[key][ids]).abs().sum(1).gt(0).all()
     assert all(torch.equal(a[k], f[k]) for k in a if ".layers." in k)
+
+
+def test_seen_loss_adds_the_seen_attribute_term_in_the_stages_it_names(tmp_path, cfg_path, capsys):
+    common = ["--preset", cfg_path, "--stages", "0", "--steps", "0=3", "--mix", "easy_vqa_yesno_plain:1",
+              "--batch-size", "8", "--eval-examples", "0", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--out", str(tmp_path / "b"), "--seen-loss", "0=1"]) == 0
+    plain, seen = (_log(tmp_path / r / "train_log.csv") for r in "ab")
+    # the same initial weights and batch: the first step's loss gains the (positive) seen term
+    assert float(seen[0]["loss"]) > float(plain[0]["loss"]) + 0.5
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["seen_loss"] == {"0": 1.0}
+    assert "seen_loss" not in json.loads((tmp_path / "a" / "meta.json").read_text())
+    for bad in (["--stages", "2", "--seen-loss", "2=1"], ["--seen-loss", "0=-1"]):
+        assert main(["--preset", cfg_path, "--out", str(tmp_path / "c"), *bad]) == 2
+        assert "--seen-loss" in capsys.readouterr().err

@@ -155,7 +155,10 @@ class EasyVQA(ExampleDataset):
 
     ``meta``: ``dataset``, ``split``, ``image_id``, ``question_index``,
     ``image_path``, ``family`` (:func:`question_family`), ``subfamily``
-    (:func:`question_subfamily`).
+    (:func:`question_subfamily`), and for a yes/no question whose image's attribute of the kind
+    it asks about is known (:func:`image_attributes`, from the split's own questions) ``seen``:
+    that attribute ("is there a circle?" over a red triangle: ``"triangle"``; the target of
+    ``tokcom.train --seen-loss``).
     """
 
     task = "vqa"
@@ -182,6 +185,8 @@ class EasyVQA(ExampleDataset):
                     and isinstance(q[2], int)):
                 raise ValueError(f"{qpath}: entry {k} is not [question, answer, image_id]: {q!r}")
             items.append((q[0], q[1], q[2]))
+        # each image's colour and shape, from all of the split's questions (before any thinning)
+        self._attributes = image_attributes(items)
         self._items = balance_yes_no(items) if balanced else items
         self._vocab = self._read_answers()
         self._images: dict[int, torch.Tensor] = {}
@@ -216,7 +221,19 @@ class EasyVQA(ExampleDataset):
                                 "question_index": index, "image_path": str(self.image_path(image_id)),
                                 "family": question_family(question),
                                 "subfamily": question_subfamily(question)}
+        seen = self.seen_attribute(question, image_id)
+        if seen is not None:
+            meta["seen"] = seen
         return Example(img.float().div_(255.0), question, answer, "vqa", meta)
+
+    def seen_attribute(self, question: str, image_id: int) -> str | None:
+        """The image's own attribute of the kind a yes/no ``question`` names (its shape for
+        "is there a circle?", its colour for "is there a red shape?"), or ``None`` (not a
+        yes/no question, or the split's questions do not tell it)."""
+        if question_family(question) != "yes_no":
+            return None
+        colour, shape = self._attributes.get(image_id, (None, None))
+        return shape if named_attribute(question, SHAPES) is not None else colour
 
     def question_texts(self) -> list[str]:
         """Questions in index order (no image decoding)."""

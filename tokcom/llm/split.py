@@ -183,6 +183,20 @@ class SplitLLM(nn.Module):
         h = self._run(h, range(self.split_layer, self.num_layers), _mask(allowed, dt), 0)
         return self._head(h[:, p - 1:])
 
+    def readout(self, z_hat: torch.Tensor, layers: int) -> torch.Tensor:
+        """Logits (B, V) of the output head (after the final norm) applied to the last prompt
+        state after the first ``layers`` receiver layers (0: ``z_hat`` itself; at most
+        ``num_layers - split_layer``): what that depth already says about the first answer
+        token (a training probe, ``tokcom.train --seen-loss``; generation never uses it)."""
+        if not 0 <= layers <= self.num_layers - self.split_layer:
+            raise ValueError(f"readout depth must be in [0, {self.num_layers - self.split_layer}] "
+                             f"receiver layers, got {layers}")
+        p = z_hat.shape[1]
+        causal = torch.ones(p, p, dtype=torch.bool, device=z_hat.device).tril()
+        h = self._run(z_hat, range(self.split_layer, self.split_layer + layers),
+                      _mask(causal, z_hat.dtype), 0)
+        return self._head(h[:, -1])
+
     @torch.no_grad()
     def generate(self, z_hat: torch.Tensor, max_new_tokens: int, *, eos_token_id: int | None = None,
                  use_cache: bool = True) -> torch.Tensor:

@@ -166,3 +166,18 @@ def test_easy_vqa_yesno_is_balanced_true_to_the_labels_and_seeded():
     assert len(plain) == 4 * 880 and not any(map(ev.is_negated, plain.question_texts()))
     assert Counter(plain.answers()) == {"yes": 1760, "no": 1760}
     assert plain[0].meta["dataset"] == "easy_vqa_yesno_plain"
+
+
+def test_a_yes_no_question_carries_the_attribute_its_image_shows():
+    # meta["seen"]: the image's own colour or shape, of the kind the question names (the target
+    # of tokcom.train --seen-loss); a plain question is "yes" exactly when it names that one
+    plain = get_dataset("easy_vqa_yesno_plain", "test")
+    for k in range(0, len(plain), 97):
+        ex = plain[k]
+        named = next(w for w in ex.question.rstrip("?").split() if w in ev.COLOURS + ev.SHAPES)
+        seen = ex.meta["seen"]
+        assert seen in (ev.SHAPES if named in ev.SHAPES else ev.COLOURS)
+        assert (ex.answer == "yes") == (named == seen), (ex.question, ex.answer, seen)
+    real = ev.EasyVQA("test")
+    kinds = {real[k].meta["family"]: "seen" in real[k].meta for k in range(60)}
+    assert kinds == {"yes_no": True, "color": False, "shape": False}

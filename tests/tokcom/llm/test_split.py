@@ -31,6 +31,15 @@ def test_first_token_matches_plain_hf_forward(split):
     assert torch.allclose(got, ref, atol=1e-10)
 
 
+def test_readout_at_full_depth_is_the_first_answer_token_and_shallower_differs(split):
+    z = split.encode(split.embed(torch.randint(0, 80, (2, 7))))
+    full = split.readout(z, split.num_layers - split.split_layer)
+    assert torch.allclose(full, split.decode(z)[:, 0], atol=1e-10)
+    assert not torch.allclose(split.readout(z, 1), full, atol=1e-3)
+    with pytest.raises(ValueError, match="readout depth"):
+        split.readout(z, 3)
+
+
 def test_generation_with_and_without_cache_agree(split):
     z = split.encode(split.embed(torch.randint(0, 80, (4, 8))))
     a = split.generate(z, 7, use_cache=True)
