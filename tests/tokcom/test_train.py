@@ -596,3 +596,19 @@ def test_seen_loss_adds_the_seen_attribute_term_in_the_stages_it_names(tmp_path,
     for bad in (["--stages", "2", "--seen-loss", "2=1"], ["--seen-loss", "0=-1"]):
         assert main(["--preset", cfg_path, "--out", str(tmp_path / "c"), *bad]) == 2
         assert "--seen-loss" in capsys.readouterr().err
+
+
+def test_a_stage_continued_from_the_checkpoint_equals_the_same_stage_in_one_run(tmp_path, cfg_path):
+    # nothing but the weights carries from one stage to the next (no global-RNG draws, no dropout):
+    # 0.yesno started with --init from stage 0's checkpoint trains to the same weights as in-run
+    common = ["--preset", cfg_path, "--seed", "1", "--mix", "easy_vqa_yesno_plain:1", "--batch-size", "4",
+              "--eval-examples", "0", "--no-progress"]
+    assert main([*common, "--stages", "0,0.yesno", "--steps", "0=4,0.yesno=4", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--stages", "0", "--steps", "0=4", "--out", str(tmp_path / "s0")]) == 0
+    assert main([*common, "--init", str(tmp_path / "s0"), "--stages", "0.yesno", "--steps", "0.yesno=4",
+                 "--out", str(tmp_path / "b")]) == 0
+    from safetensors.torch import load_file
+    a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in "ab")
+    s0 = load_file(str(tmp_path / "s0" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], s0[k]) for k in a)      # 0.yesno did train
