@@ -39,6 +39,7 @@ def collate(examples: Sequence, tokenizer, *, num_image_tokens: int, max_prompt_
            "answers": answers, "task": task.name}
     seen = [e.meta.get("seen") for e in examples]
     if any(s is not None for s in seen):   # the first token of the image's attribute, as an answer
+        # (at least 2 tokens: 1 would leave only the eos)
         first = encode_answers(tokenizer, [s or "" for s in seen], max(2, max_answer_tokens), chat)[:, 0]
         out["seen_ids"] = torch.where(torch.tensor([s is not None for s in seen]), first,
                                       torch.full_like(first, -100)).to(device)   # answer_ids' pad

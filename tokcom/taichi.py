@@ -221,7 +221,7 @@ class TaiChi(nn.Module):
         with the question's word).
         """
         z = self._received_states(prompt_ids, images, channel, snr_db, generator)
-        logits = self.llm.decode(z, answer_ids[:, :-1].clamp_min(0))
+        logits = self._teacher_forced(z, answer_ids)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), answer_ids.flatten(), ignore_index=IGNORE)
         if seen_ids is not None and seen_weight > 0 and bool((seen_ids != IGNORE).any()):
             depth = self.llm.num_layers - self.llm.split_layer - 1
@@ -243,9 +243,12 @@ class TaiChi(nn.Module):
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, T, V) at the answer positions of ``answer_ids`` (as
         :meth:`loss`: ``channel=None`` sends the token states themselves, no codec)."""
-        z = self._received_states(prompt_ids, images, channel, snr_db, generator)
-        feed = answer_ids[:, :-1].clamp_min(0)                   # pads fed as id 0, masked below
-        return self.llm.decode(z, feed)                           # (B, T, V)
+        return self._teacher_forced(self._received_states(prompt_ids, images, channel, snr_db, generator),
+                                    answer_ids)
+
+    def _teacher_forced(self, z: torch.Tensor, answer_ids: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) from received states ``z`` with the answer fed back in."""
+        return self.llm.decode(z, answer_ids[:, :-1].clamp_min(0))   # pads fed as id 0, masked
 
     def _received_states(self, prompt_ids: torch.Tensor, images: torch.Tensor | None,
                          channel: Channel | None, snr_db: torch.Tensor | None,

@@ -494,8 +494,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     if unknown:
         raise ValueError(f"--stage-mix names stages {unknown} that are not in --stages {stages}")
     embed_scales = {k: 1.0 for k in STAGES} | dict(embed_lr_scale or {})
-    seen_weights = {k: 0.0 for k in STAGES} | dict(seen_loss or {})
-    bad = [s for s in stages if _per_stage(seen_weights, s) > 0 and stage_base(s) not in ("0", "1a", "1b")]
+    seen_of = {s: _per_stage({k: 0.0 for k in STAGES} | dict(seen_loss or {}), s) for s in stages}
+    bad = [s for s, w in seen_of.items() if w > 0 and stage_base(s) not in ("0", "1a", "1b")]
     if bad:
         raise ValueError(f"--seen-loss weights stages 0, 1a and 1b (no channel), not {bad}")
     code = _code_version()   # at the start: the tree may change while a long run trains
@@ -689,7 +689,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                 grp["lr"] = grp["scale"] * cur_lr
             loss = _loss(model, b, kw, teacher, distill,
                          states=kind == "2sep" and codec_warmup == "states",
-                         seen=_per_stage(seen_weights, stage))
+                         seen=seen_of[stage])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
@@ -748,9 +748,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                if held_ids is not None else {}),
             **({"text_stage_keeps": text_stage_keeps} if text_stage_keeps != "all" else {}),
             **({"init_draw": init_draw} if init_draw != "own" else {}),
-            **({"seen_loss": {s: _per_stage(seen_weights, s) for s in stages
-                              if _per_stage(seen_weights, s) > 0}}
-               if any(_per_stage(seen_weights, s) > 0 for s in stages) else {}),
+            **({"seen_loss": {s: w for s, w in seen_of.items() if w > 0}}
+               if any(seen_of.values()) else {}),
             "zero_scale_parts": "frozen" if freeze_zero else "zero-lr",
             **({"easy_vqa_cells": True} if easy_cells else {}),
             **({"distill": distill} if distill > 0 else {}),

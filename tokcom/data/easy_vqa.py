@@ -283,7 +283,7 @@ class EasyVQAYesNo(EasyVQA):
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
         kinds = [(neg, about_shape) for neg in ((0, 1) if negation else (0,)) for about_shape in (0, 1)]
         items: list[tuple[str, str, int]] = []
-        for i, (colour, shape) in image_attributes(self._items).items():
+        for i, (colour, shape) in self._attributes.items():
             if colour is None or shape is None:
                 continue
             for yes in (True, False):
