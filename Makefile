@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant lm-seen-variant binding-seeds binding-seen binding-losses lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: lm-new-rows-variant install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant lm-seen-variant binding-seeds binding-seen binding-losses lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -217,9 +217,23 @@ binding-seen: $(STAMP)
 	test -f runs/seen-s$(SEEN_SEED)-yn-seen/model.safetensors || $(PY) -m tokcom.train --init runs/seen-s$(SEEN_SEED)-0 $(SEEN_YESNO) --seen-loss 0=1 --out runs/seen-s$(SEEN_SEED)-yn-seen
 	for r in yn yn-seen; do $(EVAL) --checkpoint runs/seen-s$(SEEN_SEED)-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset easy_vqa_yesno_plain --out results/lm/seen_s$(SEEN_SEED)_$$r.csv; done
 
+# 0.lm after the binding (--text-stage-keeps new-rows), on seed 1 (it binds; make binding-seen's
+# first two checkpoints: stages 0v,0, then 0.yesno): from there (--init; a stage continued so equals
+# it in one run) the rest of the recipe twice, with 0.lm after 0.mixed (v20: the review text's split
+# words get tokens and rows of their own and only those rows keep what 0.lm learnt) and without it
+# (v19-base), each measured (about 26 + 14 minutes of training, 6 of measuring each)
+NR_REST = --init runs/seen-s$(SEEN_SEED)-yn --seed $(SEEN_SEED) --no-progress --vision-lr-scale 0 --ban-lr-scale 0
+lm-new-rows-variant: $(STAMP)
+	test -f runs/seen-s$(SEEN_SEED)-0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed $(SEEN_SEED) --no-progress --stages 0v,0 --eval-examples 0 --out runs/seen-s$(SEEN_SEED)-0
+	test -f runs/seen-s$(SEEN_SEED)-yn/model.safetensors || $(PY) -m tokcom.train --init runs/seen-s$(SEEN_SEED)-0 $(SEEN_YESNO) --out runs/seen-s$(SEEN_SEED)-yn
+	test -f runs/lm-v20/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed,0.lm,1a,1b,2sep,2 --text-stage-keeps new-rows --out runs/lm-v20
+	$(call lm_eval,runs/lm-v20,v20)
+	test -f runs/lm-v19-base/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed,1a,1b,2sep,2 --out runs/lm-v19-base
+	$(call lm_eval,runs/lm-v19-base,v19-base)
+
 # the README tables "The yes/no binding: mixing, learning rate and the initial draw" and "A
 # seen-attribute term" (its loss columns), from the committed logs (v10's stage 0 is v14's)
-BIND_LOGS := checkpoints/taichi-tiny/train_log.csv results/lm/train_log_v13_partial.csv results/lm/train_log_v14_partial.csv results/lm/train_log_v16_partial.csv results/lm/train_log_v17.csv results/lm/train_log_binding_s2.csv
+BIND_LOGS := checkpoints/taichi-tiny/train_log.csv results/lm/train_log_v13_partial.csv results/lm/train_log_v14_partial.csv results/lm/train_log_v16_partial.csv results/lm/train_log_v17.csv results/lm/train_log_binding_s2.csv results/lm/train_log_binding_s0_now_partial.csv
 binding-losses: $(STAMP)
 	$(PY) -m simulations.stage_losses $(BIND_LOGS) --stage 0 --last 500
 	$(PY) -m simulations.stage_losses $(BIND_LOGS) --stage 0.yesno

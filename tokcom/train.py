@@ -256,6 +256,64 @@ class _StartWeights:
         return f"the embedding rows of the {self.table.shape[0] - len(self.rows)} tokens of its text"
 
 
+class _NewWords:
+    """``--text-stage-keeps new-rows``: when the text stages begin, the words of their text that the
+    tokenizer splits into pieces get tokens of their own (:func:`tokcom.text.add_words`; the run
+    goes on with ``self.tok``) and the LLM's token table rows of their own (each the mean of its
+    pieces' rows); the LLM as it entered
+    the text stages is kept (in ``state_dir``, for a resume) and :meth:`restore` writes it back
+    but for those rows."""
+
+    FILE = "llm_before_text.safetensors"
+
+    def __init__(self, model, tok, texts: list[str], state_dir: Path, resumed: bool) -> None:
+        from .text import add_words
+        self.tok, self.words = add_words(tok, texts)
+        if not self.words:
+            raise ValueError("--text-stage-keeps new-rows: the tokenizer holds every word of the "
+                             "unlabelled text as one token already; there are no new words to learn")
+        pieces = {w: [t.id for t in tok.backend_tokenizer.model.tokenize(w)] for w in self.words}
+        self.llm, lm = model.llm, model.llm.lm
+        emb, head = lm.get_input_embeddings(), lm.get_output_embeddings()
+        self.old = emb.weight.shape[0]
+        tied = head.weight is emb.weight
+
+        def grown(w: torch.Tensor) -> torch.nn.Parameter:
+            # a new Parameter (transformers' resize_token_embeddings swaps .data, which a parameter
+            # already used in a backward pass does not survive)
+            rows = torch.stack([w.detach()[pieces[x]].mean(0) for x in self.words])
+            return torch.nn.Parameter(torch.cat([w.detach(), rows]), requires_grad=w.requires_grad)
+        emb.weight = grown(emb.weight)
+        emb.num_embeddings = emb.weight.shape[0]
+        head.weight = emb.weight if tied else grown(head.weight)
+        head.out_features = emb.weight.shape[0]
+        lm.config.vocab_size = emb.weight.shape[0]
+        table = emb.weight
+        self.old_ids = torch.arange(self.old)
+        self.new_ids = torch.arange(self.old, table.shape[0])
+        file = state_dir / self.FILE
+        if resumed:
+            if not file.exists():
+                raise ValueError(f"{state_dir} holds a state past the text stages' start but not "
+                                 f"{self.FILE}, the LLM they started from; use another --out")
+            self.start = load_file(str(file), device=str(table.device))
+        else:
+            self.start = {n: p.detach().clone() for n, p in self.llm.named_parameters()}
+            state_dir.mkdir(parents=True, exist_ok=True)
+            save_file({n: v.contiguous() for n, v in self.start.items()}, str(file))
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """The LLM as the text stages found it, less the new words' rows (they keep what they learnt)."""
+        lm = self.llm.lm
+        vocab_sized = {id(lm.get_input_embeddings().weight), id(lm.get_output_embeddings().weight)}
+        for n, p in self.llm.named_parameters():
+            if id(p) in vocab_sized:
+                p[: self.old] = self.start[n][: self.old]
+            else:
+                p.copy_(self.start[n])
+
+
 def _head_untied(cfg) -> bool:
     llm = getattr(cfg, "llm", None)
     return llm is not None and llm.config.get("tie_word_embeddings") is False
@@ -271,10 +329,13 @@ def _untie_head(model, cfg) -> bool:
     return True
 
 
-def _save_state(model, opt, state_dir: Path, pos: dict, teacher=None) -> None:
+def _save_state(model, opt, state_dir: Path, pos: dict, teacher=None, keep: tuple[str, ...] = ()) -> None:
+    """``keep``: files of the state folder carried into the new one as they are."""
     tmp = state_dir.with_name(state_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    for name in keep:
+        shutil.copy2(state_dir / name, tmp / name)
     # --distill: the teacher (the model as it entered the stage) is kept beside the model
     for name, m in (("model", model), ("teacher", teacher)):
         if m is not None:
@@ -467,6 +528,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     the LLM's other weights go back to those the run started from. ``"text-rows"``: only the rows
     of the text's own tokens (:func:`_text_token_ids`; the rows of tokens the text never holds,
     which its next-token loss through the tied head only pushes away, all alike, go back too).
+    ``"new-rows"``: the text stages (one after another, anywhere in ``stages``; the tokenizer is
+    then trained without the text) give the words of their text that the tokenizer splits tokens
+    and rows of their own (:class:`_NewWords`); in them only those rows learn of the table (the
+    rest of the LLM learns too), afterwards the LLM goes back to the weights it entered them with
+    but for those rows, which later stages hold.
     ``init_draw="plain"``: a run whose tokenizer also learns the review text (its vocabulary is
     larger, so every weight drawn after the token embeddings is another draw) starts from the
     weights of the same seed's run without it (:func:`_take_initial_weights`), and the global RNG
@@ -478,8 +544,10 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         raise ValueError(f"--init-draw is own or plain, got {init_draw!r}")
     if embed_rows not in ("all", "text", "text-only"):
         raise ValueError(f"--embed-rows is all, text or text-only, got {embed_rows!r}")
-    if text_stage_keeps not in ("all", "embeddings", "text-rows"):
-        raise ValueError(f"--text-stage-keeps is all, embeddings or text-rows, got {text_stage_keeps!r}")
+    if text_stage_keeps not in ("all", "embeddings", "text-rows", "new-rows"):
+        raise ValueError(f"--text-stage-keeps is all, embeddings, text-rows or new-rows, got "
+                         f"{text_stage_keeps!r}")
+    new_rows = text_stage_keeps == "new-rows"
     if codec_warmup not in ("answers", "states"):
         raise ValueError(f"--codec-warmup is answers or states, got {codec_warmup!r}")
     if distill < 0 or not math.isfinite(distill):
@@ -518,8 +586,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
         model, tok, cfg = create_taichi(preset, tokenizer=load_checkpoint_tokenizer(pretrained),
                                         device=device)
         load_pretrained_parts(model, pretrained)
-    elif any(n == "review_text" for st in stages for n, _w in stage_mix.get(st, mix)):
+    elif not new_rows and any(n == "review_text" for st in stages for n, _w in stage_mix.get(st, mix)):
         # an LM pretraining stage: the trained tokenizer also learns the review text's words
+        # (new-rows: the words it splits get tokens of their own when the text stages begin)
         from .corpus import default_corpus
         model, tok, cfg = create_taichi(preset, device=device,
                                         corpus=default_corpus(num_reviews=REVIEW_TEXT_IN_TOKENIZER))
@@ -564,10 +633,20 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                              f"stages {odd} ask another --embed-lr-scale")
     text_stages = [st for st in stages if all(ds.task == "text" for _n, _w, ds in sets_of[st])]
     llm_start = None     # --text-stage-keeps embeddings / text-rows: the LLM weights to go back to
-    if text_stage_keeps != "all":
-        if not text_stages:
-            raise ValueError(f"--text-stage-keeps {text_stage_keeps} needs a stage on unlabelled text "
-                             "alone (e.g. 0.lm on review_text)")
+    if text_stage_keeps != "all" and not text_stages:
+        raise ValueError(f"--text-stage-keeps {text_stage_keeps} needs a stage on unlabelled text "
+                         "alone (e.g. 0.lm on review_text)")
+    if new_rows:
+        at = [stages.index(st) for st in text_stages]
+        if at != list(range(at[0], at[0] + len(at))):
+            raise ValueError(f"--text-stage-keeps new-rows: the text stages {text_stages} must follow "
+                             "one another")
+        if embed_rows != "all":
+            raise ValueError("--text-stage-keeps new-rows holds its own rows; leave --embed-rows all")
+        if getattr(model, "llm", None) is None or base_lm_external(cfg):
+            raise ValueError("--text-stage-keeps new-rows grows the vocabulary of an LM the run trains "
+                             "whole (tiny); this preset's LM is another's")
+    elif text_stage_keeps != "all":
         first_other = next(i for i, st in enumerate(stages + ["end"])
                            if st == "end" or (st not in text_stages and stage_base(st) != "0v"))
         late = [st for st in text_stages if stages.index(st) > first_other]
@@ -582,11 +661,23 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     log_path = out / "train_log.csv"
     pos = {"stage_index": 0, "step": 0}
     has_state = (state_dir / "position.json").exists()
+
+    def grow(resumed: bool) -> _NewWords:
+        g = _NewWords(model, tok, [a for st in text_stages for _n, _w, ds in sets_of[st]
+                                   for _q, a in ds.texts(TEXT_ROWS_SAMPLE)], state_dir, resumed)
+        print(f"{len(g.words)} words of the text stages' text got tokens of their own (vocabulary "
+              f"{g.old} -> {g.old + len(g.words)}); the other rows are held through the text stages, "
+              "these rows after them (--text-stage-keeps new-rows)", file=sys.stderr)
+        return g
+    grown = None    # --text-stage-keeps new-rows: the new words, from the first text stage on
     if has_state:
         saved = json.loads((state_dir / "position.json").read_text())
         if saved.get("stages") != stages or saved.get("seed") != seed:
             raise ValueError(f"{state_dir} belongs to another run (stages {saved.get('stages')}, "
                              f"seed {saved.get('seed')}); use another --out")
+        if new_rows and saved["stage_index"] >= stages.index(text_stages[0]):
+            grown = grow(resumed=True)    # the saved weights hold the new rows
+            tok = grown.tok
         if saved.get("untied_head"):
             _untie_head(model, cfg)
         if saved.get("lora"):
@@ -612,6 +703,9 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
     snr_lo, snr_hi = snr_range
     for si, stage in enumerate(stages):
         kind = stage_base(stage)
+        if new_rows and grown is None and stage == text_stages[0]:
+            grown = grow(resumed=False)
+            tok = grown.tok
         if kind == "0v":
             if has_state:   # a later stage saved a state: it holds the pretrained towers
                 continue
@@ -670,6 +764,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                   file=sys.stderr)
         # after a resumed state is loaded: the held rows are the ones this stage started from
         hold_rows = _RowHold(model, held_ids) if hold else None
+        if grown is not None and any(p.requires_grad for p in embedding_parameters(model)):
+            hold_rows = _RowHold(model, grown.old_ids if stage in text_stages else grown.new_ids)
         model.train()
         bar = tqdm(range(start, total), desc=f"stage {stage}", disable=not progress,
                    initial=start, total=total, dynamic_ncols=True)
@@ -705,7 +801,7 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
                                                     "step": step + 1,
                                                     "lora": bool(getattr(model, "lora_config", None)),
                                                     "untied_head": _head_untied(cfg)},
-                            teacher)
+                            teacher, keep=(_NewWords.FILE,) if grown is not None else ())
         bar.close()
         if hold_rows is not None:
             hold_rows.remove()
@@ -714,6 +810,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             what = llm_start.restore()     # (the tied head goes with the embeddings)
             print(f"stage {stage}: the LLM's weights other than {what} returned to those the run "
                   f"started from (--text-stage-keeps {text_stage_keeps})", file=sys.stderr)
+        if grown is not None and stage == text_stages[-1]:
+            grown.restore()
+            print(f"stage {stage}: the LLM's weights returned to those its text stages started from, "
+                  f"but for the {len(grown.words)} new words' rows (--text-stage-keeps new-rows)",
+                  file=sys.stderr)
     if hasattr(model, "cache_frozen_features"):
         model.cache_frozen_features(False)
     logf.close()
@@ -747,6 +848,8 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             **({"embed_rows": embed_rows, "embed_rows_held": int(held_ids.numel())}
                if held_ids is not None else {}),
             **({"text_stage_keeps": text_stage_keeps} if text_stage_keeps != "all" else {}),
+            **({"text_words_added": [w.replace("Ġ", " ") for w in grown.words]}
+               if grown is not None else {}),
             **({"init_draw": init_draw} if init_draw != "own" else {}),
             **({"seen_loss": {s: w for s, w in seen_of.items() if w > 0}}
                if any(seen_of.values()) else {}),
@@ -876,11 +979,17 @@ def main(argv: list[str] | None = None) -> int:
                         "the rows of the tokens of the run's unlabelled text (text: those rows held "
                         "exactly at scale 0, every other row and the tied head learn; scales 0 or 1), "
                         "or those less the tokens of the image questions and of all answers (text-only)")
-    p.add_argument("--text-stage-keeps", choices=("all", "embeddings", "text-rows"), default="all",
+    p.add_argument("--text-stage-keeps", choices=("all", "embeddings", "text-rows", "new-rows"),
+                   default="all",
                    help="what the stages on unlabelled text alone (0.lm) hand on: all the LLM's weights, "
                         "only its token embeddings, or only the embedding rows of the text's own tokens "
                         "(text-rows); the rest returns to the weights the run started from (the text "
-                        "stages must then come first, after 0v at most)")
+                        "stages must then come first, after 0v at most). new-rows: the text's words "
+                        "that the tokenizer splits get tokens and rows of their own when the text "
+                        "stages begin (anywhere in --stages, one after another); only those rows and "
+                        "the LLM's other weights learn there, the other rows held; afterwards the LLM "
+                        "returns to the weights it entered them with but for the new rows, which are "
+                        "then held")
     p.add_argument("--init-draw", choices=("own", "plain"), default="own",
                    help="initial weights of a run whose tokenizer learns the review text (a stage on "
                         "review_text): its own draw (its larger vocabulary shifts every later weight's "

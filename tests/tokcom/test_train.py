@@ -612,3 +612,55 @@ def test_a_stage_continued_from_the_checkpoint_equals_the_same_stage_in_one_run(
     s0 = load_file(str(tmp_path / "s0" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], s0[k]) for k in a)      # 0.yesno did train
+
+
+def test_text_stage_keeps_new_rows_learns_only_the_new_words_and_gives_back_the_rest(
+        tmp_path, cfg_path, capsys, monkeypatch):
+    """``--text-stage-keeps new-rows``: a text stage after a labelled one gives the text's split
+    words tokens of their own; afterwards the LLM is what stage 0 left, but for the new rows, which
+    learnt and are then held (1b); a run killed inside the text stage resumes to the same weights."""
+    from safetensors.torch import load_file
+
+    import tokcom.train as train_mod
+    from tokcom.checkpoint import load_checkpoint_tokenizer
+    common = ["--preset", cfg_path, "--stage-mix", "0.lm=review_text:1", "--lr", "0.lm=3e-3", *ARGS,
+              "--text-stage-keeps", "new-rows", "--save-every", "2"]
+    runs = {r: tmp_path / r for r in ("s0", "lm", "lm1b", "killed")}
+    assert main([*ARGS, "--preset", cfg_path, "--stages", "0", "--steps", "0=3", "--out", str(runs["s0"])]) == 0
+    assert main([*common, "--stages", "0,0.lm", "--steps", "0=3,0.lm=4", "--out", str(runs["lm"])]) == 0
+    assert "got tokens of their own" in capsys.readouterr().err
+    s0, lm = (load_file(str(runs[r] / "model.safetensors")) for r in ("s0", "lm"))
+    tok0, tok = load_checkpoint_tokenizer(str(runs["s0"])), load_checkpoint_tokenizer(str(runs["lm"]))
+    words = json.loads((runs["lm"] / "meta.json").read_text())["text_words_added"]
+    assert words and len(tok) == len(tok0) + len(words)
+    assert all(len(tok(w, add_special_tokens=False)["input_ids"]) == 1 for w in words)
+    key = next(k for k in lm if k.endswith("embed_tokens.weight"))
+    old = len(tok0)
+    assert lm[key].shape[0] == len(tok) and torch.equal(lm[key][:old], s0[key])
+    assert all(torch.equal(lm[k], s0[k]) for k in s0 if k != key and not k.endswith("lm_head.weight"))
+    first = tok0(words[0], add_special_tokens=False)["input_ids"]     # its row began as its pieces' mean
+    assert not torch.allclose(lm[key][old], s0[key][first].mean(0))
+    # 1b after the text stage: the old rows learn again, the new ones are held
+    args = [*common, "--stages", "0,0.lm,1b", "--steps", "0=3,0.lm=4,1b=2"]
+    assert main([*args, "--out", str(runs["lm1b"])]) == 0
+    full = load_file(str(runs["lm1b"] / "model.safetensors"))
+    assert torch.equal(full[key][old:], lm[key][old:]) and not torch.equal(full[key][:old], lm[key][:old])
+    real_seed = train_mod._batch_seed
+
+    def killed_in_the_text_stage(seed, stage, step):
+        if stage == "0.lm" and step == 3:
+            raise KeyboardInterrupt
+        return real_seed(seed, stage, step)
+    monkeypatch.setattr(train_mod, "_batch_seed", killed_in_the_text_stage)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(runs["killed"])])
+    monkeypatch.setattr(train_mod, "_batch_seed", real_seed)
+    assert main([*args, "--out", str(runs["killed"])]) == 0
+    again = load_file(str(runs["killed"] / "model.safetensors"))
+    assert all(torch.equal(full[k], again[k]) for k in full)
+    capsys.readouterr()
+    for bad in (["--stages", "0.lm,0,0.lm2", "--stage-mix", "0.lm2=review_text:1"],
+                ["--stages", "0,0.lm", "--embed-rows", "text"]):
+        assert main([*common, "--out", str(tmp_path / "bad"), *bad]) == 2
+    err = capsys.readouterr().err
+    assert "must follow one another" in err and "leave --embed-rows all" in err

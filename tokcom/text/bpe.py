@@ -39,7 +39,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 __all__ = ["SPECIAL_TOKENS", "PAD_TOKEN", "BOS_TOKEN", "EOS_TOKEN", "IMAGE_TOKEN",
-           "USER_TOKEN", "ASSISTANT_TOKEN", "train_bpe", "load_tokenizer"]
+           "USER_TOKEN", "ASSISTANT_TOKEN", "train_bpe", "load_tokenizer", "add_words"]
 
 PAD_TOKEN = "<pad>"
 BOS_TOKEN = "<bos>"
@@ -158,3 +158,36 @@ def load_tokenizer(path: str | os.PathLike[str]) -> PreTrainedTokenizerFast:
         raise ValueError(f"corrupted tokenizer config in {str(p)!r}: {exc}") from exc
     _check_special_ids(tok, str(p))
     return tok
+
+
+def add_words(tok: PreTrainedTokenizerFast, texts: Iterable[str]
+              ) -> tuple[PreTrainedTokenizerFast, list[str]]:
+    """A copy of ``tok`` in which each word of ``texts`` that ``tok`` splits into several tokens
+    is one token, and those words (as the byte-level pre-tokenizer writes them: ``"Ġexcellent"``
+    for ``" excellent"``), in order of first occurrence; their ids follow ``tok``'s.
+
+    Only alphabetic words count. The words join the BPE vocabulary and the model then takes a
+    pre-tokenized word that is in its vocabulary whole (``ignore_merges``), so a new word is one
+    token exactly as a word the BPE learnt is (``"Ġexcellent"`` as ``"Ġgreat"``), a longer word
+    keeps its pieces, ``decode(encode(s)) == s`` holds, and :func:`load_tokenizer` reads it back.
+    Taking vocabulary words whole could in principle change another word's split; for the
+    project's corpus it does not (tested).
+    """
+    vocab, pre = tok.get_vocab(), tok.backend_tokenizer.pre_tokenizer
+    new: list[str] = []
+    for t in texts:
+        if not isinstance(t, str):
+            raise TypeError(f"add_words expects strings, got {type(t).__name__}")
+        for w, _span in pre.pre_tokenize_str(t):
+            if (w not in vocab and w.removeprefix("Ġ").isalpha() and w not in new
+                    and len(tok.backend_tokenizer.model.tokenize(w)) > 1):
+                new.append(w)
+    raw = json.loads(tok.backend_tokenizer.to_str())
+    first = len(tok)
+    raw["model"]["vocab"].update({w: first + i for i, w in enumerate(new)})
+    raw["model"]["ignore_merges"] = True
+    out = _wrap(Tokenizer.from_str(json.dumps(raw)))
+    _check_special_ids(out, "<add_words>")
+    if len(out) != first + len(new):
+        raise RuntimeError(f"add_words: {len(new)} words gave a vocabulary of {len(out)}, not {first + len(new)}")
+    return out, new

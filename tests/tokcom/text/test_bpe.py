@@ -179,3 +179,31 @@ def test_foreign_tokenizer_rejected(tmp_path):
     raw.save(str(tmp_path / "tokenizer.json"))
     with pytest.raises(ValueError, match="special token"):
         load_tokenizer(tmp_path / "tokenizer.json")
+
+
+def test_add_words_gives_split_words_one_token_and_leaves_other_text_alone(tmp_path):
+    from tokcom.corpus import default_corpus
+    from tokcom.text import add_words
+    corpus = _corpus()
+    tok = train_bpe(corpus, vocab_size=300)
+    s = "excellent , the excellent car . excellently superb ! red"
+    grown, new = add_words(tok, [s, "superb superb 42x"])
+    n = len(tok)
+    assert new[:2] == ["excellent", "Ġexcellent"] and {"Ġexcellently", "Ġsuperb"} < set(new)
+    assert "Ġred" not in new and "Ġ42x" not in new and len(new) == len(set(new))
+    assert len(grown) == n + len(new) and grown.convert_tokens_to_ids(new) == list(range(n, len(grown)))
+    ids = grown(s)["input_ids"]
+    assert ids[0] == n and ids.count(n + 1) == 1 and ids[ids.index(n + 1) - 1] == tok.convert_tokens_to_ids("Ġthe")
+    assert grown.decode(ids) == s and len(tok(s)["input_ids"]) > len(ids)
+    # text without the new words splits as before (the BPE's own words are taken whole)
+    pre = tok.backend_tokenizer.pre_tokenizer
+    others = [t for t in corpus if not {w for w, _ in pre.pre_tokenize_str(t)} & set(new)]
+    assert len(others) > 100 and all(grown(t)["input_ids"] == tok(t)["input_ids"] for t in others)
+    big = list(default_corpus())
+    t2 = train_bpe(big, vocab_size=2048)
+    g2, _ = add_words(t2, ["utterly riveting premise"])
+    assert all(g2(t)["input_ids"] == t2(t)["input_ids"] for t in big[:20000])
+    grown.save_pretrained(tmp_path / "t")
+    again = load_tokenizer(tmp_path / "t")
+    assert len(again) == len(grown) and again(s)["input_ids"] == ids
+    assert add_words(again, [s])[1] == []
