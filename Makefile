@@ -221,7 +221,8 @@ binding-seen: $(STAMP)
 # first two checkpoints: stages 0v,0, then 0.yesno): from there (--init; a stage continued so equals
 # it in one run) the rest of the recipe twice, with 0.lm after 0.mixed (v20: the review text's split
 # words get tokens and rows of their own and only those rows keep what 0.lm learnt) and without it
-# (v19-base), each measured (about 26 + 14 minutes of training, 6 of measuring each)
+# (v19-base), each measured (about 26 + 14 minutes of training, 6 of measuring each); then where
+# seed 1's binding goes: plain yes/no after 0.mixed and after 1b (token states, no codec; 6 minutes)
 NR_REST = --init runs/seen-s$(SEEN_SEED)-yn --seed $(SEEN_SEED) --no-progress --vision-lr-scale 0 --ban-lr-scale 0
 lm-new-rows-variant: $(STAMP)
 	test -f runs/seen-s$(SEEN_SEED)-0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed $(SEEN_SEED) --no-progress --stages 0v,0 --eval-examples 0 --out runs/seen-s$(SEEN_SEED)-0
@@ -230,6 +231,9 @@ lm-new-rows-variant: $(STAMP)
 	$(call lm_eval,runs/lm-v20,v20)
 	test -f runs/lm-v19-base/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed,1a,1b,2sep,2 --out runs/lm-v19-base
 	$(call lm_eval,runs/lm-v19-base,v19-base)
+	test -f runs/s1-mixed/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed --eval-examples 0 --out runs/s1-mixed
+	test -f runs/s1-1b/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed,1a,1b --eval-examples 0 --out runs/s1-1b
+	for r in mixed 1b; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset easy_vqa_yesno_plain --out results/lm/s1_$${r}_yn.csv; done
 
 # the README tables "The yes/no binding: mixing, learning rate and the initial draw" and "A
 # seen-attribute term" (its loss columns), from the committed logs (v10's stage 0 is v14's)
