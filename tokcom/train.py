@@ -763,9 +763,11 @@ def train(*, preset: str, out: Path, stages: list[str], steps: dict[str, int], b
             print(f"stage {stage}: codec token-state statistics calibrated on {calibrated_on} states",
                   file=sys.stderr)
         # after a resumed state is loaded: the held rows are the ones this stage started from
-        hold_rows = _RowHold(model, held_ids) if hold else None
-        if grown is not None and any(p.requires_grad for p in embedding_parameters(model)):
-            hold_rows = _RowHold(model, grown.old_ids if stage in text_stages else grown.new_ids)
+        # (--text-stage-keeps new-rows: the old rows through the text stages, the new ones after)
+        rows = (held_ids if hold else None) if grown is None else (
+            (grown.old_ids if stage in text_stages else grown.new_ids)
+            if any(p.requires_grad for p in embedding_parameters(model)) else None)
+        hold_rows = _RowHold(model, rows) if rows is not None else None
         model.train()
         bar = tqdm(range(start, total), desc=f"stage {stage}", disable=not progress,
                    initial=start, total=total, dynamic_ncols=True)
