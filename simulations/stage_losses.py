@@ -17,7 +17,7 @@ __all__ = ["main", "stage_losses"]
 
 def stage_losses(log: str, stage: str, every: int = 200, last: int | None = None) -> pd.DataFrame:
     """Rows: datasets; columns: the first step of each block (or ``last``); values: mean loss."""
-    d = pd.read_csv(log)
+    d = pd.read_csv(log, dtype={"stage": str})   # a log of stage 2 alone reads as numbers
     missing = {"stage", "step", "loss", "dataset"} - set(d.columns)
     if missing:
         raise ValueError(f"{log} is not a tokcom.train log (no column {sorted(missing)})")

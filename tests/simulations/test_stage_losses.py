@@ -29,3 +29,12 @@ def test_bad_input_one_line_and_nonzero(log, tmp_path, capsys):
     assert "not a tokcom.train log" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([log, "--stage", "0", "--every", "0"])
+
+
+def test_a_log_of_numeric_stages_alone(tmp_path, capsys):
+    """A log whose stages all look like numbers (``--stages 2``) is still read by label."""
+    p = tmp_path / "train_log.csv"
+    p.write_text("stage,step,loss,lr,dataset,seconds,grad_norm\n2,0,0.25,0.001,a,0.1,1\n2,1,0.75,0.001,a,0.1,1\n")
+    assert stage_losses(str(p), "2").loc["a", 0] == 0.5
+    assert main([str(p), "--stage", "1b"]) == 2
+    assert "stages: 2" in capsys.readouterr().err
