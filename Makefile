@@ -20,7 +20,7 @@ V1 := checkpoints/variants/taichi-tiny-v1
 # is): make yesno and the ablation's shipped rows were measured on it
 V2 := checkpoints/variants/taichi-tiny-v2
 
-.PHONY: lm-new-rows-variant install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant lm-seen-variant binding-seeds binding-seen binding-losses lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
+.PHONY: lm-new-rows-variant binding-stage2 binding-stage2-s0 install sweep test bench figures variants baselines eval-shipped question-prior scene-reader lm-variant lm-frozen-variant lm-rows-variant lm-reset-variant lm-text-rows-variant lm-yesno-variant lm-yesno-stage0-variant lm-yesno-lr-variant lm-init-variant lm-init-text-rows-variant lm-seen-variant binding-seeds binding-seen binding-losses lm-only captions smollm2 smollm2-eval probe vlm0v ablation yesno stage2 clipcheck cells cells-stages v5-stages clean
 
 install: $(STAMP)
 
@@ -234,6 +234,39 @@ lm-new-rows-variant: $(STAMP)
 	test -f runs/s1-mixed/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed --eval-examples 0 --out runs/s1-mixed
 	test -f runs/s1-1b/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed,1a,1b --eval-examples 0 --out runs/s1-1b
 	for r in mixed 1b; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset easy_vqa_yesno_plain --out results/lm/s1_$${r}_yn.csv; done
+
+# teaching the binding through the channel (README "Teaching the binding through the channel"),
+# on seed 1 from make lm-new-rows-variant's checkpoints after 1b (runs/s1-1b) and at the recipe's end
+# (runs/lm-v19-base): the codec warm-up alone, without and with plain yes/no in its mixture, then
+# stage 2 with them; the binding curriculum after stage 2 (2.yesno, 2.mixed: the trainer's defaults
+# for those stages, then 1200 steps more on the mixture) and, as its control, as many stage-2 steps
+# on the same mixture without 2.yesno (2.more, the trainer's default: 2400); each measured on 1000 held-out plain yes/no and easy-VQA questions
+# (about 45 minutes of training, 1 of measuring each)
+S2_REST := --seed $(SEEN_SEED) --no-progress --vision-lr-scale 0 --ban-lr-scale 0 --eval-examples 0
+S2_MIX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25
+binding-stage2: $(STAMP)
+	test -f runs/seen-s$(SEEN_SEED)-0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed $(SEEN_SEED) --no-progress --stages 0v,0 --eval-examples 0 --out runs/seen-s$(SEEN_SEED)-0
+	test -f runs/seen-s$(SEEN_SEED)-yn/model.safetensors || $(PY) -m tokcom.train --init runs/seen-s$(SEEN_SEED)-0 $(SEEN_YESNO) --out runs/seen-s$(SEEN_SEED)-yn
+	test -f runs/lm-v19-base/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed,1a,1b,2sep,2 --out runs/lm-v19-base
+	test -f runs/s1-1b/model.safetensors || $(PY) -m tokcom.train $(NR_REST) --stages 0.mixed,1a,1b --eval-examples 0 --out runs/s1-1b
+	test -f runs/s1-2sep/model.safetensors || $(PY) -m tokcom.train --init runs/s1-1b $(S2_REST) --stages 2sep --steps 2sep=400 --out runs/s1-2sep
+	test -f runs/s1-2sep-yn/model.safetensors || $(PY) -m tokcom.train --init runs/s1-1b $(S2_REST) --stages 2sep --steps 2sep=400 --stage-mix 2sep=$(S2_MIX) --out runs/s1-2sep-yn
+	test -f runs/s1-2-yn/model.safetensors || $(PY) -m tokcom.train --init runs/s1-2sep-yn $(S2_REST) --stages 2 --stage-mix 2=$(S2_MIX) --out runs/s1-2-yn
+	test -f runs/s1-2bind/model.safetensors || $(PY) -m tokcom.train --init runs/lm-v19-base $(S2_REST) --stages 2.yesno,2.mixed --out runs/s1-2bind
+	test -f runs/s1-2keep/model.safetensors || $(PY) -m tokcom.train --init runs/s1-2bind $(S2_REST) --stages 2.keep --steps 2.keep=1200 --stage-mix 2.keep=$(S2_MIX) --out runs/s1-2keep
+	test -f runs/s1-2more/model.safetensors || $(PY) -m tokcom.train --init runs/lm-v19-base $(S2_REST) --stages 2.more --out runs/s1-2more
+	for r in 2sep 2sep-yn; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset easy_vqa_yesno_plain --out results/lm/s1_$${r}_yn.csv; done
+	for r in 2-yn 2bind 2keep 2more; do for d in easy_vqa_yesno_plain easy_vqa; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset $$d --out results/lm/s1_$${r}_$$d.csv; done; done
+	$(EVAL) --checkpoint runs/s1-2more --channel none --snr 0 --max-samples 1000 --no-plot --dataset clevr_gen --out results/lm/s1_2more_clevr_gen.csv
+	$(EVAL) --checkpoint runs/s1-2more --channel none --snr 0 --max-samples 1000 --no-plot --dataset synthetic_sentiment --split test --out results/lm/s1_2more_sent_test.csv
+
+# the default recipe with 2.more after it, from scratch on seed 0 (the default seed; it does not bind
+# in 0.yesno at the current code): about 62 minutes, then its held-out figures (README "Teaching the
+# binding through the channel")
+binding-stage2-s0: $(STAMP)
+	test -f runs/cand-s0/model.safetensors || $(PY) -m tokcom.train --preset tiny --seed 0 --no-progress --stages 0v,0,0.yesno,0.mixed,1a,1b,2sep,2,2.more --out runs/cand-s0
+	for d in easy_vqa_yesno_plain easy_vqa clevr_gen; do $(EVAL) --checkpoint runs/cand-s0 --channel none --snr 0 --max-samples 1000 --no-plot --dataset $$d --out results/lm/cand_s0_$$d.csv; done
+	for s in test val; do $(EVAL) --checkpoint runs/cand-s0 --channel none --snr 0 --max-samples 1000 --no-plot --dataset synthetic_sentiment --split $$s --out results/lm/cand_s0_sent_$$s.csv; done
 
 # the README tables "The yes/no binding: mixing, learning rate and the initial draw" and "A
 # seen-attribute term" (its loss columns), from the committed logs (v10's stage 0 is v14's)

@@ -64,9 +64,10 @@ __all__ = ["main", "parse_mix", "train"]
 #: per stage kind, then tagged stages (a label's entry wins over its kind's; a tagged stage's entries
 #: here and in DEFAULT_STAGE_MIX apply when --stages names it: 0.lm is not in DEFAULT_STAGES)
 DEFAULT_LR = {"0v": 1e-3, "0": 2e-3, "1a": 1e-3, "1b": 5e-4, "2": 5e-4, "2sep": 1e-3, "e2e": 1e-3,
-              "0.yesno": 1e-3, "0.mixed": 1e-3, "0.lm": 2e-3}
+              "0.yesno": 1e-3, "0.mixed": 1e-3, "0.lm": 2e-3, "2.yesno": 1e-3}
 DEFAULT_STEPS = {"0v": 1200, "0": 2500, "1a": 100, "1b": 300, "2": 1700, "2sep": 1700, "e2e": 1200,
-                 "0.yesno": 800, "0.mixed": 400, "0.lm": 12000}
+                 "0.yesno": 800, "0.mixed": 400, "0.lm": 12000,
+                 "2.yesno": 800, "2.mixed": 400, "2.more": 2400}
 #: stages with the channel in the loop (SNR drawn per example, channel type per batch)
 CHANNEL_STAGES = ("2", "2sep", "e2e")
 #: the shipped recipe's mixture (README "Where the image is lost": easy-VQA-heavy keeps its colour and
@@ -79,11 +80,19 @@ DEFAULT_MIX = "clevr_gen:0.2,easy_vqa:0.55,synthetic_sentiment:0.25"
 #: --text-stage-keeps embeddings it took sentiment ``test`` to 91.1%, but no run with it kept the
 #: plain yes/no binding, and easy-VQA fell 4 points (README "Starting stage 0 afresh after 0.lm")
 DEFAULT_STAGES = "0v,0,0.yesno,0.mixed,1a,1b,2sep,2"
+#: the binding curriculum's mixed stages: plain yes/no questions 0.2 of the batches beside the others
+BINDING_MIX = "clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25"
 #: the tagged stages' own mixtures (used when --mix is not given and --stages names the stage)
 DEFAULT_STAGE_MIX = {
     "0.lm": "review_text:1",
     "0.yesno": "easy_vqa_yesno_plain:1",
-    "0.mixed": "clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25",
+    "0.mixed": BINDING_MIX,
+    # after stage 2, with the channel in the loop (README "Teaching the binding through the
+    # channel"): the binding curriculum again (plain yes/no alone, then mixed in), or as many more
+    # steps of stage 2 on the binding mixture (2.more), which bound as well
+    "2.yesno": "easy_vqa_yesno_plain:1",
+    "2.mixed": BINDING_MIX,
+    "2.more": BINDING_MIX,
 }
 #: steps of a ``2sep`` that precedes ``2`` in the same run (a warm-up of the fresh codec on the
 #: frozen VLM); ``2sep`` on its own (the separate-coding variant) keeps stage 2's budget, 1700

@@ -664,3 +664,32 @@ def test_text_stage_keeps_new_rows_learns_only_the_new_words_and_gives_back_the_
         assert main([*common, "--out", str(tmp_path / "bad"), *bad]) == 2
     err = capsys.readouterr().err
     assert "must follow one another" in err and "leave --embed-rows all" in err
+
+
+def test_binding_stages_after_2_train_through_the_channel_and_continue_from_the_checkpoint(tmp_path, cfg_path):
+    # 2.yesno after 2 is a stage-2 kind: the channel in the loop, the same LoRA (applied once), and
+    # started with --init from stage 2's checkpoint it trains to the weights of the one run
+    common = ["--preset", cfg_path, "--seed", "1", "--mix", "easy_vqa_yesno_plain:1", "--batch-size", "4",
+              "--eval-examples", "0", "--no-progress"]
+    steps = "2sep=3,2=3,2.yesno=4"
+    assert main([*common, "--stages", "2sep,2,2.yesno", "--steps", steps, "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--stages", "2sep,2", "--steps", steps.rsplit(",", 1)[0], "--out", str(tmp_path / "s2")]) == 0
+    assert main([*common, "--init", str(tmp_path / "s2"), "--stages", "2.yesno", "--steps", "2.yesno=4",
+                 "--out", str(tmp_path / "b")]) == 0
+    from safetensors.torch import load_file
+    a, b = (load_file(str(tmp_path / r / "model.safetensors")) for r in "ab")
+    s2 = load_file(str(tmp_path / "s2" / "model.safetensors"))
+    assert a.keys() == b.keys() == s2.keys() and any("lora_" in k for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], s2[k]) for k in a if "lora_" in k)           # LoRA learnt in 2.yesno
+    assert any(not torch.equal(a[k], s2[k]) for k in a if "channel_encoder" in k)  # so did the codec
+    assert json.loads((tmp_path / "a" / "meta.json").read_text())["snr_policy"]["channels"]
+
+
+def test_default_binding_stages_after_2_have_their_own_steps_lr_and_mixtures():
+    from tokcom.train import BINDING_MIX, DEFAULT_LR, DEFAULT_STAGE_MIX, DEFAULT_STEPS
+    assert DEFAULT_STAGE_MIX["2.yesno"] == "easy_vqa_yesno_plain:1"
+    assert DEFAULT_STAGE_MIX["2.mixed"] == DEFAULT_STAGE_MIX["2.more"] == DEFAULT_STAGE_MIX["0.mixed"] == BINDING_MIX
+    assert (DEFAULT_STEPS["2.yesno"], DEFAULT_STEPS["2.mixed"], DEFAULT_STEPS["2.more"]) == (800, 400, 2400)
+    assert DEFAULT_LR["2.yesno"] == 1e-3 and "2.more" not in DEFAULT_LR          # 2.more: stage 2's 5e-4
+    assert all(parse_mix(m) for m in DEFAULT_STAGE_MIX.values())
