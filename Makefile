@@ -240,8 +240,8 @@ lm-new-rows-variant: $(STAMP)
 # (runs/lm-v19-base): the codec warm-up alone, without and with plain yes/no in its mixture, then
 # stage 2 with them; the binding curriculum after stage 2 (2.yesno, 2.mixed: the trainer's defaults
 # for those stages, then 1200 steps more on the mixture) and, as its control, as many stage-2 steps
-# on the same mixture without 2.yesno (2.more, the trainer's default: 2400); each measured on 1000 held-out plain yes/no and easy-VQA questions
-# (about 45 minutes of training, 1 of measuring each)
+# on the same mixture without 2.yesno (2.more, the trainer's default: 2400); each measured on 1000
+# held-out plain yes/no and easy-VQA questions (about 45 minutes of training, 1 of measuring each)
 S2_REST := --seed $(SEEN_SEED) --no-progress --vision-lr-scale 0 --ban-lr-scale 0 --eval-examples 0
 S2_MIX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25
 binding-stage2: $(STAMP)
