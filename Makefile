@@ -240,8 +240,9 @@ lm-new-rows-variant: $(STAMP)
 # (runs/lm-v19-base): the codec warm-up alone, without and with plain yes/no in its mixture, then
 # stage 2 with them; the binding curriculum after stage 2 (2.yesno, 2.mixed: the trainer's defaults
 # for those stages, then 1200 steps more on the mixture) and, as its control, as many stage-2 steps
-# on the same mixture without 2.yesno (2.more, the trainer's default: 2400); each measured on 1000
-# held-out plain yes/no and easy-VQA questions (about 45 minutes of training, 1 of measuring each)
+# on the same mixture without 2.yesno (2.more, the trainer's default: 2400), and on the default
+# mixture (no plain yes/no); each measured on 1000 held-out plain yes/no and easy-VQA questions
+# (about 60 minutes of training, 1 of measuring each)
 S2_REST := --seed $(SEEN_SEED) --no-progress --vision-lr-scale 0 --ban-lr-scale 0 --eval-examples 0
 S2_MIX := clevr_gen:0.15,easy_vqa:0.4,easy_vqa_yesno_plain:0.2,synthetic_sentiment:0.25
 binding-stage2: $(STAMP)
@@ -255,10 +256,11 @@ binding-stage2: $(STAMP)
 	test -f runs/s1-2bind/model.safetensors || $(PY) -m tokcom.train --init runs/lm-v19-base $(S2_REST) --stages 2.yesno,2.mixed --out runs/s1-2bind
 	test -f runs/s1-2keep/model.safetensors || $(PY) -m tokcom.train --init runs/s1-2bind $(S2_REST) --stages 2.keep --steps 2.keep=1200 --stage-mix 2.keep=$(S2_MIX) --out runs/s1-2keep
 	test -f runs/s1-2more/model.safetensors || $(PY) -m tokcom.train --init runs/lm-v19-base $(S2_REST) --stages 2.more --out runs/s1-2more
+	test -f runs/s1-2more-def/model.safetensors || $(PY) -m tokcom.train --init runs/lm-v19-base $(S2_REST) --stages 2.more --stage-mix 2.more=$(CAND_MIX) --out runs/s1-2more-def
 	for r in 2sep 2sep-yn; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset easy_vqa_yesno_plain --out results/lm/s1_$${r}_yn.csv; done
-	for r in 2-yn 2bind 2keep 2more; do for d in easy_vqa_yesno_plain easy_vqa; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset $$d --out results/lm/s1_$${r}_$$d.csv; done; done
-	$(EVAL) --checkpoint runs/s1-2more --channel none --snr 0 --max-samples 1000 --no-plot --dataset clevr_gen --out results/lm/s1_2more_clevr_gen.csv
-	$(EVAL) --checkpoint runs/s1-2more --channel none --snr 0 --max-samples 1000 --no-plot --dataset synthetic_sentiment --split test --out results/lm/s1_2more_sent_test.csv
+	for r in 2-yn 2bind 2keep 2more 2more-def; do for d in easy_vqa_yesno_plain easy_vqa; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset $$d --out results/lm/s1_$${r}_$$d.csv; done; done
+	for r in 2more 2more-def; do $(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset clevr_gen --out results/lm/s1_$${r}_clevr_gen.csv; \
+		$(EVAL) --checkpoint runs/s1-$$r --channel none --snr 0 --max-samples 1000 --no-plot --dataset synthetic_sentiment --split test --out results/lm/s1_$${r}_sent_test.csv; done
 
 # the default recipe with 2.more after it, from scratch on seed 0 (the default seed; it does not bind
 # in 0.yesno at the current code): about 62 minutes, then its held-out figures (README "Teaching the
