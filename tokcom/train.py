@@ -89,7 +89,8 @@ DEFAULT_STAGE_MIX = {
     "0.mixed": BINDING_MIX,
     # after stage 2, with the channel in the loop (README "Teaching the binding through the
     # channel"): the binding curriculum again (plain yes/no alone, then mixed in), or as many more
-    # steps of stage 2 on the binding mixture (2.more), which bound as well
+    # steps of stage 2 on the binding mixture (2.more), which bound as well: both re-found seed 1's
+    # binding (lost in the 2sep warm-up), neither taught seed 0 one, and both cost held-out sentiment
     "2.yesno": "easy_vqa_yesno_plain:1",
     "2.mixed": BINDING_MIX,
     "2.more": BINDING_MIX,
